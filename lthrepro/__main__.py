@@ -1,0 +1,128 @@
+"""Command line: ``python -m lthrepro {run,list,notebooks,bench} ...`` (a thin layer).
+
+Bad input (unknown preset or profile, a rate outside [0, 1), missing or corrupt data, an
+unwritable results folder) prints one line naming the problem and the fix, and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+from . import config as cfgmod
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        sys.stderr.write(f"lthrepro: error: {message} (see `python -m lthrepro {self.prog.split()[-1]} -h`)\n")
+        sys.exit(2)
+
+
+def _overrides(items: list[str]) -> dict:
+    """``--set key=value`` pairs, values parsed as Python literals (``rates`` as a dict)."""
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise cfgmod.ConfigError(f"--set takes key=value, got '{it}'")
+        k, v = it.split("=", 1)
+        if k not in cfgmod.Config.__dataclass_fields__:
+            raise cfgmod.ConfigError(f"unknown config field '{k}' in --set; see `python -m lthrepro list -v`")
+        try:
+            val = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            val = v
+        if k == "rates" and isinstance(val, dict):
+            val = tuple(val.items())
+        out[k] = tuple(val) if isinstance(val, list) else val
+    return out
+
+
+def build_config(a: argparse.Namespace) -> cfgmod.Config:
+    over = _overrides(a.set)
+    if a.seeds is not None:
+        over["seeds"] = tuple(a.seeds)
+    if a.levels is not None:
+        over["levels"] = a.levels
+    if a.rate is not None:
+        over["rates"] = tuple((k, a.rate if k != "output" else a.rate / 2)
+                              for k, _ in cfgmod.PRESETS[a.preset].rates) if a.preset in cfgmod.PRESETS else ()
+    return cfgmod.make_config(a.preset, a.profile, a.variant, **over)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from . import lottery
+    cfg = build_config(a)
+    root = Path(a.results) if a.results else None
+    d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group)
+    print(f"results: {d}")
+    print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
+    return 0
+
+
+def cmd_list(a: argparse.Namespace) -> int:
+    from . import models, results
+    print(f"{'preset':<10} {'model':<9} {'data':<8} {'weights':>10} {'iterations':>10}  optimizer")
+    for name, c in cfgmod.PRESETS.items():
+        print(f"{name:<10} {c.model:<9} {c.dataset:<8} {models.count_weights(c.model):>10,} "
+              f"{c.iterations:>10,}  {c.optimizer} {c.lr:g}")
+    print(f"profiles: {', '.join(cfgmod.PROFILES)}; variants: {', '.join(cfgmod.VARIANTS)}")
+    if a.verbose:
+        for p in cfgmod.PROFILES:
+            print(p, cfgmod.make_config(a.preset or "lenet", p))
+    root = results.results_root()
+    runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.exists() else []
+    if runs:
+        print(f"results in {root}:")
+        for d in runs:
+            n = max(0, len((d / "summary.csv").read_text().splitlines()) - 1) if (d / "summary.csv").exists() else 0
+            prof = results.read_json(d / "config.json")["config"]["profile"]
+            print(f"  {d.name:<28} {prof:<7} {n} runs")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _Parser(prog="lthrepro", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run (or resume) a lottery experiment")
+    r.add_argument("preset")
+    r.add_argument("--profile", default="budget")
+    r.add_argument("--variant", default=None, help=f"one of {', '.join(cfgmod.VARIANTS)}")
+    r.add_argument("--seeds", type=int, nargs="+")
+    r.add_argument("--levels", type=int)
+    r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--group", type=int, default=None, help="max runs trained together")
+    r.add_argument("--results", default=None, help="results root (default: ./results)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.add_argument("-v", "--verbose", action="store_true")
+    r.set_defaults(fn=cmd_run)
+    ls = sub.add_parser("list", help="presets, profiles and finished results")
+    ls.add_argument("preset", nargs="?")
+    ls.add_argument("-v", "--verbose", action="store_true")
+    ls.set_defaults(fn=cmd_list)
+    for extra in ("notebooks", "bench"):  # registered by their modules when present
+        try:
+            mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",
+                             fromlist=["add_parser"])
+            mod.add_parser(sub)
+        except ImportError:
+            pass
+    a = p.parse_args(argv)
+    from .data import DataError
+    from .lottery import NoTrainError
+    from .results import ResultsError
+    try:
+        return a.fn(a)
+    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError) as e:
+        sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("lthrepro: interrupted; finished levels are kept, run again to resume\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The lottery runner: levels 0..L of iterative magnitude pruning with controls and resume.
+
+Per trial (seed s), LTH App. B "Strategy 1": train; prune ``rate`` of the surviving weights by
+the mask criterion; reset the survivors to θ0 (or rewind to θk, STAB); repeat. At every level
+ℓ ≥ 1 the controls share the trial's mask (or its per-layer densities):
+
+- ``reinit``  same mask, fresh Gaussian Glorot init (LTH §2, 3 per trial in the paper),
+- ``random``  random mask with the same per-layer densities, θ0 of the trial (LTH App. E),
+- ``oneshot`` pruned once from the level-0 network to level ℓ's density (LTH Fig. 4c).
+
+All runs of one level are independent given level ℓ-1, so they are trained together as groups
+by ``train.train_group`` (issue 4's engine). Every finished run is written atomically and
+skipped when the runner is started again; a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from . import actions, models, pruning
+from . import data as data_mod
+from . import results as res
+from .config import Config, config_hash, run_name
+from .train import Member, train_group
+
+
+class NoTrainError(RuntimeError):
+    """Raised under LTHREPRO_NO_TRAIN=1 when results are missing (CI must not train)."""
+
+
+def derive_seed(*parts) -> int:
+    """Stable seed from a tuple of parts (a control's init must not collide with a trial's)."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
+def run_dir(cfg: Config, root: Path | None = None) -> Path:
+    return Path(root or res.results_root()) / run_name(cfg)
+
+
+def _max_group(cfg: Config, device: torch.device) -> int:
+    """Group size: on CUDA from free memory (a rough per-member estimate), on CPU modest."""
+    if device.type != "cuda":
+        return 16
+    free, _ = torch.cuda.mem_get_info(device)
+    per = models.count_weights(cfg.model) * 4 * 8  # params, grads, 2 moments, masks, slack
+    act = {"lenet": 2e5, "vgg19": 4e8, "resnet20": 3e8}.get(cfg.model, 1.5e8) * cfg.batch_size / 64
+    return max(1, min(64, int(0.6 * free / (per + act))))
+
+
+class Runner:
+    """One config's lottery: plan the members of a level, train them in groups, write them."""
+
+    def __init__(self, cfg: Config, device: str = "cpu", root: Path | None = None,
+                 data: data_mod.Data | None = None, max_group: int | None = None,
+                 progress: bool = False, dtype: torch.dtype = torch.float32):
+        self.cfg, self.device, self.dtype = cfg, torch.device(device), dtype
+        self.dir = run_dir(cfg, root)
+        self.kinds = models.layer_kinds(cfg.model)
+        self.names = list(self.kinds)
+        self.rates = dict(cfg.rates)
+        self.std = models.init_std(cfg.model)
+        self._data = data
+        self.max_group = max_group or _max_group(cfg, self.device)
+        self.progress = progress
+        self.trained = 0
+
+    # --------------------------------------------------------------------------- data
+    @property
+    def data(self) -> data_mod.Data:
+        if self._data is None:
+            c = self.cfg
+            self._data = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit,
+                                       c.test_limit, input_shape=models.INPUT_SHAPE[c.model])
+        return self._data
+
+    # ---------------------------------------------------------------------- members
+    def theta0(self, seed: int) -> dict:
+        return models.init_params(self.cfg.model, seed)
+
+    def _start(self, seed: int) -> tuple[dict, dict | None]:
+        """Weights (and BN state) that survivors are reset to: θ0, or θk when rewinding."""
+        if not self.cfg.rewind:
+            return self.theta0(seed), None
+        t = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, 0), "rewind")
+        return t["params"], t["state"]
+
+    def _member(self, seed: int, mask: dict, theta: dict, state, rep: int, level: int,
+                kind: str) -> Member:
+        gen = torch.Generator().manual_seed(derive_seed("mask1", seed, rep, level, kind))
+        init = actions.MASK1[self.cfg.mask1](theta, mask, self.std, gen)
+        final0 = None
+        if self.cfg.mask0 != "zero":
+            final0 = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, level - 1),
+                                      "final")["params"] if level else theta
+        fixed = actions.MASK0[self.cfg.mask0](self.theta0(seed), final0, mask)
+        return Member(init=init, mask=mask, data_seed=seed, fixed=fixed, state=state,
+                      tag=f"{kind}/s{seed}r{rep}/{level}")
+
+    def _imp_mask(self, seed: int, level: int) -> dict:
+        if level == 0:
+            return pruning.full_mask(self.theta0(seed), self.names)
+        prev = res.member_dir(self.dir, "imp", seed, 0, level - 1)
+        final = res.load_tensors(prev, "final")["params"]
+        gen = torch.Generator().manual_seed(derive_seed("criterion", seed, level))
+        sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen)
+        return pruning.prune(sc, res.load_tensors(prev, "mask"), self.kinds, self.rates,
+                             self.cfg.scope)
+
+    def plan(self, level: int) -> list[tuple[tuple, Member]]:
+        """Unfinished members of ``level``: ((kind, seed, rep), Member)."""
+        c, out = self.cfg, []
+        for s in c.seeds:
+            d = res.member_dir(self.dir, "imp", s, 0, level)
+            # IMP levels whose successors still need them must keep their tensors.
+            if not res.is_done(d, need_tensors=level < c.levels):
+                mask = self._imp_mask(s, level)
+                theta, state = self._start(s) if level else (self.theta0(s), None)
+                out.append((("imp", s, 0), self._member(s, mask, theta, state, 0, level, "imp")))
+            if level == 0:
+                continue
+            mask = None
+            for kind, n in (("reinit", c.reinits), ("random", c.random_prune),
+                            ("oneshot", int(c.oneshot))):
+                for r in range(n):
+                    if res.is_done(res.member_dir(self.dir, kind, s, r, level)):
+                        continue
+                    mask = mask if mask is not None else self._imp_mask(s, level)
+                    theta, state = self._start(s)
+                    if kind == "reinit":  # fresh init from the same distribution (LTH §2)
+                        theta = models.init_params(c.model, derive_seed("reinit", s, r, level))
+                        m = mask
+                    elif kind == "random":
+                        g = torch.Generator().manual_seed(derive_seed("random", s, r, level))
+                        m = pruning.random_like(mask, g)
+                    else:  # one-shot from the trained dense network of this trial
+                        d0 = res.member_dir(self.dir, "imp", s, 0, 0)
+                        sc = pruning.scores(c.criterion, self.theta0(s),
+                                            res.load_tensors(d0, "final")["params"], self.names)
+                        m = pruning.prune(sc, pruning.full_mask(theta, self.names), self.kinds,
+                                          self.rates, c.scope, levels=level)
+                    out.append(((kind, s, r), self._member(s, m, theta, state, r, level, kind)))
+        return out
+
+    # ---------------------------------------------------------------------------- run
+    def run_level(self, level: int) -> int:
+        todo = self.plan(level)
+        if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
+            raise NoTrainError(f"{self.dir.name}: level {level} has {len(todo)} unfinished runs "
+                               "and LTHREPRO_NO_TRAIN=1; run `python -m lthrepro run` first")
+        c = self.cfg
+        if todo:  # load (and verify) the data before anything is written
+            info = self.data.info
+            res.write_json(self.dir / "config.json", {
+                "config": c.to_dict(), "hash": config_hash(c), "name": self.dir.name, "data": info})
+        for i in range(0, len(todo), self.max_group):
+            chunk = todo[i: i + self.max_group]
+            bar = self._bar(level, len(chunk))
+            out = train_group(
+                c, [m for _, m in chunk], self.data, self.device,
+                start=c.rewind if level else 0, dtype=self.dtype,
+                snapshot_at=c.rewind if (level == 0 and c.rewind) else None,
+                progress=(lambda it, acc: bar.update(it - bar.n) or bar.set_postfix(
+                    val_acc=f"{float(acc.mean()):.4f}")) if bar else None)
+            if bar:
+                bar.close()
+            for ((kind, s, r), m), o in zip(chunk, out):
+                d = res.member_dir(self.dir, kind, s, r, level)
+                metrics = {**o.metrics, "kind": kind, "seed": s, "rep": r, "level": level,
+                           "density": pruning.density(m.mask),
+                           "layer_density": pruning.layer_density(m.mask)}
+                keep = kind == "imp"
+                res.save_member(d, metrics, m.mask, o.final if keep else None,
+                                o.state if keep else None)
+                if o.snapshot is not None:
+                    torch.save({"params": o.snapshot, "state": o.snapshot_state or {}},
+                               d / "rewind.pt")
+            self.trained += len(chunk)
+        return len(todo)
+
+    def _bar(self, level: int, n: int):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+        return tqdm(total=self.cfg.iterations, desc=f"{self.cfg.preset} level {level} ({n} runs)",
+                    unit="it", leave=False)
+
+    def run(self) -> Path:
+        """Run (or resume) all levels; returns the results folder."""
+        t0 = time.time()
+        c = self.cfg
+        res.check_writable(self.dir.parent)
+        for level in range(c.levels + 1):
+            self.run_level(level)
+        if self.trained:
+            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict())
+        res.write_summary(self.dir)
+        return self.dir
+
+
+def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Path:
+    return Runner(cfg, device, root, **kw).run()

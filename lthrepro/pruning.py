@@ -1,0 +1,137 @@
+"""Pure functions on masks: magnitude pruning (layer-wise and global), one-shot, controls.
+
+A mask is ``{weight name: bool tensor}`` for one network (no group axis); True = kept. Biases
+and batch-norm parameters never appear in a mask, so they are never pruned (LTH App. I).
+Each level removes *exactly* ``round(rate * surviving)`` weights — open_lth's global pruning
+keeps only weights strictly above the threshold and so removes one extra per level; we don't.
+Ties are broken by position (stable sort), so a mask is a deterministic function of its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+Tensor = torch.Tensor
+Mask = dict[str, Tensor]
+
+
+def full_mask(weights: dict[str, Tensor], names: list[str]) -> Mask:
+    return {n: torch.ones_like(weights[n], dtype=torch.bool) for n in names}
+
+
+def n_remove(rate: float, surviving: int) -> int:
+    """Weights removed from ``surviving`` at ``rate``: nearest integer, halves rounded up."""
+    return min(surviving, math.floor(rate * surviving + 0.5))
+
+
+def _drop_lowest(scores: Tensor, keep: Tensor, k: int) -> Tensor:
+    """New flat keep-vector with the ``k`` lowest-scoring survivors removed."""
+    s = torch.where(keep, scores.to(torch.float64), torch.tensor(-math.inf, dtype=torch.float64))
+    order = torch.argsort(s, stable=True)  # dead first (-inf), then survivors by score
+    out = torch.ones_like(keep)
+    out[order[: int((~keep).sum()) + k]] = False
+    return out
+
+
+def prune_layerwise(scores: dict[str, Tensor], mask: Mask, rates: dict[str, float]) -> Mask:
+    """Remove ``rates[name]`` of each layer's surviving weights, lowest score first (LTH §2)."""
+    new = {}
+    for n, m in mask.items():
+        r = rates.get(n, 0.0)
+        k = n_remove(r, int(m.sum()))
+        new[n] = m.clone() if k == 0 else _drop_lowest(scores[n].flatten(), m.flatten(), k).view_as(m)
+    return new
+
+
+def prune_global(scores: dict[str, Tensor], mask: Mask, rate: float, names: list[str]) -> Mask:
+    """Remove ``rate`` of the surviving weights pooled over ``names`` (LTH §4: VGG/ResNet conv
+    layers); layers outside ``names`` are left as they are."""
+    flat_m = torch.cat([mask[n].flatten() for n in names])
+    flat_s = torch.cat([scores[n].flatten().to(torch.float64) for n in names])
+    keep = _drop_lowest(flat_s, flat_m, n_remove(rate, int(flat_m.sum())))
+    new, i = {n: m.clone() for n, m in mask.items()}, 0
+    for n in names:
+        new[n] = keep[i: i + mask[n].numel()].view_as(mask[n])
+        i += mask[n].numel()
+    return new
+
+
+def layer_rates(kinds: dict[str, str], rates: dict[str, float]) -> dict[str, float]:
+    """Per-weight rate from per-kind rates (conv / fc / output; the output layer is pruned at
+    half the fc rate in the presets, LTH Fig. 2)."""
+    return {n: rates.get(k, 0.0) for n, k in kinds.items()}
+
+
+def prune(scores: dict[str, Tensor], mask: Mask, kinds: dict[str, str], rates: dict[str, float],
+          scope: str, levels: int = 1) -> Mask:
+    """One pruning step of ``levels`` levels' worth: ``levels=1`` is one IMP level; ``levels=n``
+    from a full mask is one-shot pruning to the density IMP reaches after n levels (LTH Fig. 4c)."""
+    eff = {k: 1.0 - (1.0 - r) ** levels for k, r in rates.items()}
+    if scope == "global":
+        names = [n for n, k in kinds.items() if eff.get(k, 0.0) > 0]
+        assert len({eff[kinds[n]] for n in names}) <= 1, "global scope takes one rate"
+        return prune_global(scores, mask, eff[kinds[names[0]]], names) if names else dict(mask)
+    return prune_layerwise(scores, mask, layer_rates(kinds, eff))
+
+
+def random_like(mask: Mask, gen: torch.Generator) -> Mask:
+    """Random-pruning control: a uniformly random mask with the same per-layer densities."""
+    out = {}
+    for n, m in mask.items():
+        k = int(m.sum())
+        perm = torch.randperm(m.numel(), generator=gen)
+        flat = torch.zeros(m.numel(), dtype=torch.bool)
+        flat[perm[:k]] = True
+        out[n] = flat.view_as(m)
+    return out
+
+
+def density(mask: Mask) -> float:
+    """Pm = |m|_0 / |theta| over every weight the mask covers (LTH §1)."""
+    return sum(int(m.sum()) for m in mask.values()) / sum(m.numel() for m in mask.values())
+
+
+def layer_density(mask: Mask) -> dict[str, float]:
+    return {n: int(m.sum()) / m.numel() for n, m in mask.items()}
+
+
+def expected_density(kinds_count: dict[str, tuple[str, int]], rates: dict[str, float], n: int) -> float:
+    """Pm(n) = sum count * (1 - rate)^n / total (paper-numbers.md §1.2), for axis labels."""
+    tot = sum(c for _, c in kinds_count.values())
+    return sum(c * (1 - rates.get(k, 0.0)) ** n for k, c in kinds_count.values()) / tot
+
+
+# ------------------------------------------------------------------ mask criteria (Zhou et al.)
+def _rank(x: Tensor) -> Tensor:
+    """Percentile rank in [0, 1) of each entry within its tensor."""
+    r = torch.empty(x.numel(), dtype=torch.float64)
+    r[torch.argsort(x.flatten().to(torch.float64), stable=True)] = torch.arange(
+        x.numel(), dtype=torch.float64)
+    return (r / x.numel()).view_as(x)
+
+
+# score(w_init, w_final, generator) -> larger = kept. Zhou et al. 2019, §2 and Fig. 2.
+CRITERIA = {
+    "large_final": lambda wi, wf, g: wf.abs(),
+    "small_final": lambda wi, wf, g: -wf.abs(),
+    "large_init": lambda wi, wf, g: wi.abs(),
+    "small_init": lambda wi, wf, g: -wi.abs(),
+    # "both large": rank by the weaker of the two magnitudes' within-layer percentiles.
+    "large_init_large_final": lambda wi, wf, g: torch.minimum(_rank(wi.abs()), _rank(wf.abs())),
+    "small_init_small_final": lambda wi, wf, g: torch.minimum(_rank(-wi.abs()), _rank(-wf.abs())),
+    "magnitude_increase": lambda wi, wf, g: wf.abs() - wi.abs(),
+    "movement": lambda wi, wf, g: (wf - wi).abs(),
+    "random": lambda wi, wf, g: torch.rand(wf.shape, generator=g, dtype=torch.float64),
+    # Large final among weights that kept their sign; sign-flipped weights go first.
+    "large_final_same_sign": lambda wi, wf, g: torch.where(
+        torch.sign(wi) == torch.sign(wf), wf.abs().double(), wf.abs().double() - 1e9),
+}
+
+
+def scores(criterion: str, w_init: dict[str, Tensor], w_final: dict[str, Tensor],
+           names: list[str], gen: torch.Generator | None = None) -> dict[str, Tensor]:
+    gen = gen or torch.Generator().manual_seed(0)
+    fn = CRITERIA[criterion]
+    return {n: fn(w_init[n].cpu(), w_final[n].cpu(), gen) for n in names}

@@ -1,0 +1,200 @@
+"""One flat training loop for a *group* of independent members of one architecture.
+
+Each member has its own init, mask, data order (and augmentation draws), optimizer state and
+metrics; the group shares one set of kernels (see models.py). Pruned weights receive no
+gradient and are re-set after every step, so under Adam they stay exactly at their fixed value
+(zero for LTH) and their moments stay zero (no leakage). Host work per step is one index copy
+per epoch; losses and accuracies stay on the device until the end.
+
+Metrics follow LTH §1 fn. 2 / App. C: validation and test every ``eval_every`` iterations;
+the early-stop iteration is the iteration of minimum validation loss, decided after training,
+and "accuracy at early stop" is test accuracy at that iteration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import data as data_mod
+from . import models
+from .config import Config
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Member:
+    """One independent training run."""
+
+    init: dict[str, Tensor]  # starting parameters (one network, no group axis)
+    mask: dict[str, Tensor]  # bool per prunable weight; True = trained
+    data_seed: int  # data order and augmentation draws
+    fixed: dict[str, Tensor] | None = None  # values held by pruned weights (None = zero)
+    state: dict[str, Tensor] | None = None  # batch-norm running statistics at the start
+    tag: str = ""
+
+
+@dataclass
+class Result:
+    final: dict[str, Tensor]
+    state: dict[str, Tensor]
+    metrics: dict
+    snapshot: dict[str, Tensor] | None = None
+    snapshot_state: dict[str, Tensor] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def lr_factor(cfg: Config, it: int) -> float:
+    """Linear warmup to the base rate over ``cfg.warmup`` iterations, then step decay."""
+    warm = min(1.0, (it + 1) / cfg.warmup) if cfg.warmup else 1.0
+    return warm * cfg.gamma ** sum(it >= m for m in cfg.milestones)
+
+
+def _epoch_indices(n: int, batch: int, gens: list[torch.Generator], augment: bool) -> tuple:
+    """Per-member permutation of one epoch (last partial batch dropped) and augmentation draws."""
+    steps = n // batch
+    idx = torch.stack([torch.randperm(n, generator=g)[: steps * batch] for g in gens])
+    aug = None
+    if augment:  # drawn per member so a member's crops do not depend on its group
+        aug = torch.stack([torch.stack([torch.randint(0, 9, (steps * batch,), generator=g),
+                                        torch.randint(0, 9, (steps * batch,), generator=g),
+                                        torch.randint(0, 2, (steps * batch,), generator=g)])
+                           for g in gens])  # [G, 3, steps*batch]
+    return steps, idx.view(len(gens), steps, batch), aug
+
+
+@torch.no_grad()
+def evaluate(model: str, p: dict, st: dict, x: Tensor, y: Tensor, chunk: int = 2000) -> tuple:
+    """Mean loss and accuracy of every member on one shared split: two [G] tensors."""
+    G = next(iter(p.values())).shape[0]
+    loss = torch.zeros(G, device=x.device, dtype=torch.float64)
+    correct = torch.zeros(G, device=x.device, dtype=torch.float64)
+    for i in range(0, len(x), chunk):
+        xb, yb = x[i: i + chunk], y[i: i + chunk]
+        out = models.forward(model, p, st, xb.unsqueeze(0).expand(G, *xb.shape), train=False)
+        loss += F.cross_entropy(out.flatten(0, 1), yb.repeat(G), reduction="none").view(G, -1).sum(1)
+        correct += (out.argmax(-1) == yb).sum(1)
+    return loss / len(x), correct / len(x)
+
+
+def make_optimizer(cfg: Config, params: list[Tensor]) -> torch.optim.Optimizer:
+    # Elementwise optimizers over stacked tensors: member g's update depends only on its slice.
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, foreach=True)
+
+
+def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
+                device: str | torch.device = "cpu", start: int = 0,
+                snapshot_at: int | None = None, dtype: torch.dtype = torch.float32,
+                progress: Callable[[int, Tensor], None] | None = None,
+                train_acc: bool = True) -> list[Result]:
+    """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``."""
+    G, model = len(members), cfg.model
+    dev = torch.device(device)
+    p = {k: v.to(dev, dtype).requires_grad_(True)
+         for k, v in models.stack([m.init for m in members]).items()}
+    st = models.stack([m.state or models.init_state(model) for m in members]) if models.init_state(model) else {}
+    st = {k: v.to(dev, dtype) for k, v in st.items()}
+    masks = {k: v.to(dev) for k, v in models.stack([m.mask for m in members]).items()}
+    fixed = None
+    if any(m.fixed is not None for m in members):
+        fixed = {k: v.to(dev, dtype) for k, v in models.stack(
+            [m.fixed or {n: torch.zeros_like(t) for n, t in m.mask.items()} for m in members]).items()}
+    with torch.no_grad():  # a member starts in its mask's subspace
+        for k, m in masks.items():
+            p[k].copy_(torch.where(m, p[k], fixed[k] if fixed else torch.zeros((), device=dev, dtype=dtype)))
+    opt = make_optimizer(cfg, list(p.values()))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, i + start))
+    gens = [torch.Generator().manual_seed(int(m.data_seed)) for m in members]
+    xtr, ytr = data.x_train.to(dev, dtype), data.y_train.to(dev)
+    xva, yva = data.x_val.to(dev, dtype), data.y_val.to(dev)
+    xte, yte = data.x_test.to(dev, dtype), data.y_test.to(dev)
+    # The data order continues through the skipped iterations, as if trained from 0 (rewind).
+    torch.manual_seed(hash(tuple(m.data_seed for m in members)) % 2**31)  # dropout noise
+    evals = [i for i in range(0, cfg.iterations + 1, cfg.eval_every) if i >= start]
+    if evals[-1] != cfg.iterations:
+        evals.append(cfg.iterations)
+    curves = torch.zeros(5, G, len(evals), dtype=torch.float64, device=dev)
+    run_loss = torch.zeros(G, dtype=torch.float64, device=dev)
+    run_n, e, snap, snap_st = 0, 0, None, None
+    steps, it_in_epoch, idx, aug = 0, 0, None, None
+
+    def record(j: int) -> None:
+        p_ = {k: v.detach() for k, v in p.items()}
+        curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva)
+        curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte)
+        curves[4, :, j] = run_loss / max(run_n, 1)
+
+    it = 0
+    while True:
+        if it == snapshot_at:
+            snap = {k: v.detach().clone() for k, v in p.items()}
+            snap_st = {k: v.clone() for k, v in st.items()}
+        if e < len(evals) and it == evals[e]:
+            record(e)
+            if progress:
+                progress(it, curves[1, :, e])
+            e, run_loss, run_n = e + 1, run_loss.zero_(), 0
+        if it >= cfg.iterations:
+            break
+        if idx is None or it_in_epoch == steps:
+            steps, idx, aug = _epoch_indices(len(xtr), cfg.batch_size, gens, cfg.augment)
+            idx, it_in_epoch = idx.to(dev), 0
+            aug = aug.to(dev) if aug is not None else None
+        if it < start:  # rewound runs skip the batches of iterations before the rewind point
+            it, it_in_epoch = it + 1, it_in_epoch + 1
+            continue
+        b = idx[:, it_in_epoch]  # [G, B]
+        xb, yb = xtr[b], ytr[b]
+        if aug is not None:
+            a = aug[:, :, it_in_epoch * cfg.batch_size:(it_in_epoch + 1) * cfg.batch_size]
+            xb = data_mod.augment(xb.flatten(0, 1), a[:, 0].flatten(), a[:, 1].flatten(),
+                                  a[:, 2].flatten().bool()).view_as(xb)
+        out = models.forward(model, p, st, xb, train=True, dropout=cfg.dropout)
+        per = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(G, -1).mean(1)
+        opt.zero_grad(set_to_none=False)
+        per.sum().backward()  # members are independent: d(sum)/d(theta_g) = d(loss_g)/d(theta_g)
+        with torch.no_grad():
+            for k, m in masks.items():
+                p[k].grad.mul_(m)
+            opt.step()
+            for k, m in masks.items():
+                if fixed is None:
+                    p[k].mul_(m)
+                else:
+                    p[k].copy_(torch.where(m, p[k], fixed[k]))
+            run_loss += per.detach()
+        run_n += 1
+        sched.step()
+        it, it_in_epoch = it + 1, it_in_epoch + 1
+
+    curves = curves.cpu()
+    tr_acc = evaluate(model, {k: v.detach() for k, v in p.items()}, st, xtr, ytr)[1].cpu() \
+        if train_acc else torch.full((G,), math.nan)
+    results = []
+    for g in range(G):
+        vl = curves[0, g]
+        j = int(torch.argmin(vl))  # first minimum of validation loss
+        metrics = {
+            "iterations": evals,
+            "val_loss": curves[0, g].tolist(), "val_acc": curves[1, g].tolist(),
+            "test_loss": curves[2, g].tolist(), "test_acc": curves[3, g].tolist(),
+            "train_loss": curves[4, g].tolist(),
+            "early_stop_iter": evals[j], "early_stop_test_acc": float(curves[3, g, j]),
+            "early_stop_val_acc": float(curves[1, g, j]),
+            "final_test_acc": float(curves[3, g, -1]), "final_val_acc": float(curves[1, g, -1]),
+            "final_train_acc": float(tr_acc[g]),
+        }
+        results.append(Result(
+            final={k: v[g].detach().cpu() for k, v in p.items()},
+            state={k: v[g].cpu() for k, v in st.items()}, metrics=metrics,
+            snapshot=None if snap is None else {k: v[g].cpu() for k, v in snap.items()},
+            snapshot_state=None if snap_st is None else {k: v[g].cpu() for k, v in snap_st.items()}))
+    return results
