@@ -57,7 +57,7 @@ class Data:
     y_test: Tensor
     info: dict = field(default_factory=dict)
 
-    def to(self, device: str | torch.device) -> "Data":
+    def to(self, device: str | torch.device) -> Data:
         moved = {k: getattr(self, k).to(device) for k in
                  ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
         return Data(self.name, info=self.info, **moved)
@@ -161,7 +161,8 @@ def synthetic(shape: tuple[int, ...] = (784,), n_train: int = 1200, n_test: int 
     protos = rng.uniform(0, 255, size=(classes, *shape))
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = rng.integers(0, classes, n)
-        x = np.clip(protos[y] * 0.6 + rng.normal(0, 60, (n, *shape)), 0, 255)
+        # low-contrast prototypes under heavy noise: learnable, but not in a handful of steps
+        x = np.clip(128 + (protos[y] - 128) * 0.25 + rng.normal(0, 50, (n, *shape)), 0, 255)
         return x.astype(np.uint8), y.astype(np.uint8)
     return (*draw(n_train), *draw(n_test))
 

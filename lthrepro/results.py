@@ -122,7 +122,7 @@ def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg
     path = Path(run_dir) / "provenance.json"
     prov = read_json(path) if path.exists() else {"sessions": []}
     prov["sessions"].append({
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "device": device_name(device), "torch": torch.__version__, "git_commit": git_commit(),
         "wall_seconds": round(seconds, 1), "members_trained": trained,
         "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]})

