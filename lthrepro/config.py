@@ -53,6 +53,11 @@ class Config:
     criterion: str = "large_final"  # mask criterion (Zhou et al. 2019)
     mask1: str = "reset"  # what kept weights start from (Zhou et al. §3)
     mask0: str = "zero"  # what pruned weights are (Zhou et al. §4)
+    # --- learned supermask (Zhou et al. §5.3; supermask.py): weights frozen, mask learned ---
+    supermask: str = ""  # "" = off; "learned" = train Bernoulli(sigmoid(score)) masks
+    supermask_weights: str = "init"  # frozen weights: "init" (θ0) | "signed_constant"
+    dwr: bool = False  # dynamic weight rescaling (Zhou et al. §5.3)
+    sigmoid_bias: float = 0.0  # initial mask score (sigmoid(0) = keep with probability 1/2)
     # --- controls (LTH §2: random reinit 3 per trial; App. E random sparse) ---
     reinits: int = 3
     random_prune: int = 0
@@ -74,7 +79,8 @@ NOT_HASHED = frozenset({"profile", "levels", "reinits", "random_prune", "oneshot
 
 # Fields added after results were first committed: hashed only when they differ from their
 # default, so adding an option never orphans existing results.
-LATE_FIELDS: dict[str, object] = {}
+LATE_FIELDS: dict[str, object] = {"supermask": "", "supermask_weights": "init", "dwr": False,
+                                   "sigmoid_bias": 0.0}
 
 
 def config_hash(cfg: Config) -> str:
@@ -168,12 +174,16 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
         b = dict(BUDGET[preset])
         cfg = dataclasses.replace(cfg, **_scale(cfg, b.pop("factor")), **b)
     elif profile == "smoke":
-        # Seconds on a CPU: a data subset, a few hundred iterations, 3 levels, one seed.
-        cfg = dataclasses.replace(cfg, iterations=120, milestones=tuple(
-            int(120 * m / cfg.iterations) for m in cfg.milestones),
-            warmup=min(cfg.warmup, 20), eval_every=20, train_limit=2_000, val_size=500,
-            test_limit=1_000, levels=3, seeds=(0,), reinits=1,
-            batch_size=min(cfg.batch_size, 60))
+        # Seconds on a CPU: a data subset, a few iterations, 3 levels, one seed. VGG-19 and
+        # ResNet get even less (a VGG-19 step costs ~1 s on 2 CPU cores).
+        big = cfg.model in ("vgg19", "resnet20")
+        it = 20 if big else 120
+        cfg = dataclasses.replace(cfg, iterations=it, milestones=tuple(
+            int(it * m / cfg.iterations) for m in cfg.milestones),
+            warmup=min(cfg.warmup, it // 6), eval_every=10 if big else 20,
+            train_limit=500 if big else 2_000, val_size=200 if big else 500,
+            test_limit=200 if big else 1_000, levels=3, seeds=(0,), reinits=1,
+            batch_size=16 if big else min(cfg.batch_size, 60))
     try:
         cfg = dataclasses.replace(cfg, **overrides)
     except TypeError as e:
@@ -209,3 +219,8 @@ def validate(cfg: Config) -> None:
                            ("mask-0 action", cfg.mask0, actions.MASK0)):
         if key not in reg:
             raise ConfigError(f"unknown {what} '{key}'; choose one of {', '.join(reg)}")
+    if cfg.supermask not in ("", "learned"):
+        raise ConfigError(f"unknown supermask '{cfg.supermask}'; choose learned (or leave it empty)")
+    if cfg.supermask_weights not in ("init", "signed_constant"):
+        raise ConfigError(f"unknown supermask_weights '{cfg.supermask_weights}'; "
+                          "choose init or signed_constant")

@@ -91,13 +91,15 @@ class Runner:
 
     def _member(self, seed: int, mask: dict, theta: dict, state, rep: int, level: int,
                 kind: str) -> Member:
-        gen = torch.Generator().manual_seed(derive_seed("mask1", seed, rep, level, kind))
-        init = actions.MASK1[self.cfg.mask1](theta, mask, self.std, gen)
-        final0 = None
-        if self.cfg.mask0 != "zero":
-            final0 = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, level - 1),
-                                      "final")["params"] if level else theta
-        fixed = actions.MASK0[self.cfg.mask0](self.theta0(seed), final0, mask)
+        init, fixed = theta, None
+        if level:  # the dense level 0 is always trained from θ0: the actions act on retraining
+            gen = torch.Generator().manual_seed(derive_seed("mask1", seed, rep, level, kind))
+            final0 = None
+            if self.cfg.mask0 != "zero":
+                final0 = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, level - 1),
+                                          "final")["params"]
+            init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self.theta0(seed),
+                                        final0, mask, self.std, gen)
         return Member(init=init, mask=mask, data_seed=seed, fixed=fixed, state=state,
                       tag=f"{kind}/s{seed}r{rep}/{level}")
 
@@ -107,9 +109,9 @@ class Runner:
         prev = res.member_dir(self.dir, "imp", seed, 0, level - 1)
         final = res.load_tensors(prev, "final")["params"]
         gen = torch.Generator().manual_seed(derive_seed("criterion", seed, level))
-        sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen)
-        return pruning.prune(sc, res.load_tensors(prev, "mask"), self.kinds, self.rates,
-                             self.cfg.scope)
+        mask = res.load_tensors(prev, "mask")
+        sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen, mask)
+        return pruning.prune(sc, mask, self.kinds, self.rates, self.cfg.scope)
 
     def plan(self, level: int) -> list[tuple[tuple, Member]]:
         """Unfinished members of ``level``: ((kind, seed, rep), Member)."""
@@ -147,39 +149,68 @@ class Runner:
         return out
 
     # ---------------------------------------------------------------------------- run
-    def run_level(self, level: int) -> int:
+    def prepare(self, level: int) -> list[tuple[tuple, Member]]:
+        """``plan(level)``; refuses under LTHREPRO_NO_TRAIN and writes config.json if needed."""
         todo = self.plan(level)
         if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
             raise NoTrainError(f"{self.dir.name}: level {level} has {len(todo)} unfinished runs "
                                "and LTHREPRO_NO_TRAIN=1; run `python -m lthrepro run` first")
-        c = self.cfg
         if todo:  # load (and verify) the data before anything is written
-            info = self.data.info
-            res.write_json(self.dir / "config.json", {
-                "config": c.to_dict(), "hash": config_hash(c), "name": self.dir.name, "data": info})
+            self.write_config()
+        return todo
+
+    def write_config(self) -> None:
+        c = self.cfg
+        res.write_json(self.dir / "config.json", {
+            "config": c.to_dict(), "hash": config_hash(c), "name": self.dir.name,
+            "data": self.data.info})
+
+    # Hooks for runs whose trained tensors are not the weights (learned supermasks, supermask.py).
+    def weights_fn(self, members: list[Member]):
+        return None
+
+    def extra_metrics(self, member: Member, result) -> dict:
+        return {}
+
+    @property
+    def last_level(self) -> int:
+        return self.cfg.levels
+
+    def train(self, chunk: list[tuple[tuple, Member]], level: int, **kw) -> list:
+        c = self.cfg
+        bar = self._bar(level, len(chunk))
+        fn = self.weights_fn([m for _, m in chunk])
+        out = train_group(
+            c, [m for _, m in chunk], self.data, self.device,
+            start=c.rewind if level else 0, dtype=self.dtype,
+            snapshot_at=c.rewind if (level == 0 and c.rewind) else None,
+            progress=(lambda it, acc: bar.update(it - bar.n) or bar.set_postfix(
+                val_acc=f"{float(acc.mean()):.4f}")) if bar else None,
+            **({"weights_fn": fn} if fn else {}), **kw)
+        if bar:
+            bar.close()
+        return out
+
+    def save(self, level: int, chunk: list[tuple[tuple, Member]], out: list) -> None:
+        for ((kind, s, r), m), o in zip(chunk, out, strict=True):
+            d = res.member_dir(self.dir, kind, s, r, level)
+            metrics = {**o.metrics, "kind": kind, "seed": s, "rep": r, "level": level,
+                       "density": pruning.density(m.mask),
+                       "layer_density": pruning.layer_density(m.mask),
+                       **self.extra_metrics(m, o)}
+            keep = kind == "imp"
+            res.save_member(d, metrics, m.mask, o.final if keep else None,
+                            o.state if keep else None)
+            if o.snapshot is not None:
+                torch.save({"params": o.snapshot, "state": o.snapshot_state or {}},
+                           d / "rewind.pt")
+        self.trained += len(chunk)
+
+    def run_level(self, level: int) -> int:
+        todo = self.prepare(level)
         for i in range(0, len(todo), self.max_group):
             chunk = todo[i: i + self.max_group]
-            bar = self._bar(level, len(chunk))
-            out = train_group(
-                c, [m for _, m in chunk], self.data, self.device,
-                start=c.rewind if level else 0, dtype=self.dtype,
-                snapshot_at=c.rewind if (level == 0 and c.rewind) else None,
-                progress=(lambda it, acc: bar.update(it - bar.n) or bar.set_postfix(
-                    val_acc=f"{float(acc.mean()):.4f}")) if bar else None)
-            if bar:
-                bar.close()
-            for ((kind, s, r), m), o in zip(chunk, out):
-                d = res.member_dir(self.dir, kind, s, r, level)
-                metrics = {**o.metrics, "kind": kind, "seed": s, "rep": r, "level": level,
-                           "density": pruning.density(m.mask),
-                           "layer_density": pruning.layer_density(m.mask)}
-                keep = kind == "imp"
-                res.save_member(d, metrics, m.mask, o.final if keep else None,
-                                o.state if keep else None)
-                if o.snapshot is not None:
-                    torch.save({"params": o.snapshot, "state": o.snapshot_state or {}},
-                               d / "rewind.pt")
-            self.trained += len(chunk)
+            self.save(level, chunk, self.train(chunk, level))
         return len(todo)
 
     def _bar(self, level: int, n: int):
@@ -194,7 +225,7 @@ class Runner:
         t0 = time.time()
         c = self.cfg
         res.check_writable(self.dir.parent)
-        for level in range(c.levels + 1):
+        for level in range(self.last_level + 1):
             self.run_level(level)
         if self.trained:
             res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict())
@@ -202,5 +233,62 @@ class Runner:
         return self.dir
 
 
+def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Runner:
+    """The runner for ``cfg``: a learned supermask (Zhou et al. §5.3) trains mask scores."""
+    if cfg.supermask:
+        from .supermask import LearnedSupermaskRunner
+        return LearnedSupermaskRunner(cfg, device, root, **kw)
+    return Runner(cfg, device, root, **kw)
+
+
 def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Path:
-    return Runner(cfg, device, root, **kw).run()
+    return make_runner(cfg, device, root, **kw).run()
+
+
+# Fields that only change what a retrained network starts from or keeps: runs differing only in
+# these share every training hyperparameter, so their members can train in one group.
+ABLATION_FIELDS = ("preset", "profile", "levels", "seeds", "reinits", "random_prune", "oneshot",
+                   "criterion", "mask1", "mask0", "supermask_weights", "dwr")
+
+
+def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool = True) -> None:
+    """Run several configs of one architecture level by level, their members batched together
+    (the engine's groups span configs). With ``share_level0`` the dense level 0, which no mask
+    criterion or action touches, is trained once (by the first runner) and copied to the others;
+    each copy's metrics.json says where it came from."""
+    import dataclasses
+    import shutil
+    base = {k: v for k, v in dataclasses.asdict(runners[0].cfg).items() if k not in ABLATION_FIELDS}
+    for r in runners:
+        other = {k: v for k, v in dataclasses.asdict(r.cfg).items() if k not in ABLATION_FIELDS}
+        if other != base or r.cfg.rewind or type(r) is not type(runners[0]):
+            raise ValueError(f"{r.dir.name} cannot train in a group with {runners[0].dir.name}")
+        res.check_writable(r.dir.parent)
+    t0, lead = time.time(), runners[0]
+    share_level0 = share_level0 and not lead.cfg.supermask  # a learned mask's run *is* level 0
+    for level in range(max(r.last_level for r in runners) + 1):
+        if level == 0 and share_level0:
+            lead.run_level(0)
+            for r in runners[1:]:
+                for s in r.cfg.seeds:
+                    src = res.member_dir(lead.dir, "imp", s, 0, 0)
+                    dst = res.member_dir(r.dir, "imp", s, 0, 0)
+                    if res.is_done(dst, need_tensors=True):
+                        continue
+                    r.write_config()
+                    if dst.exists():
+                        shutil.rmtree(dst)
+                    shutil.copytree(src, dst)
+                    m = res.read_json(dst / "metrics.json")
+                    res.write_json(dst / "metrics.json", {**m, "copied_from": lead.dir.name})
+            continue
+        todo = [(r, item) for r in runners if level <= r.last_level for item in r.prepare(level)]
+        for i in range(0, len(todo), lead.max_group):
+            chunk = todo[i: i + lead.max_group]
+            out = lead.train([it for _, it in chunk], level, train_acc=train_acc)
+            for (r, it), o in zip(chunk, out, strict=True):
+                r.save(level, [it], [o])
+    for r in runners:
+        if r.trained:
+            res.add_provenance(r.dir, str(r.device), time.time() - t0, r.trained, r.cfg.to_dict())
+        res.write_summary(r.dir)

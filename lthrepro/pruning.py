@@ -104,34 +104,53 @@ def expected_density(kinds_count: dict[str, tuple[str, int]], rates: dict[str, f
 
 
 # ------------------------------------------------------------------ mask criteria (Zhou et al.)
-def _rank(x: Tensor) -> Tensor:
-    """Percentile rank in [0, 1) of each entry within its tensor."""
+def _rank(x: Tensor, keep: Tensor | None) -> Tensor:
+    """Rank of each entry within its tensor, pruned entries (``keep`` False) ranked lowest."""
+    x = x.flatten().to(torch.float64)
+    if keep is not None:
+        x = torch.where(keep.flatten(), x, torch.tensor(-math.inf, dtype=torch.float64))
     r = torch.empty(x.numel(), dtype=torch.float64)
-    r[torch.argsort(x.flatten().to(torch.float64), stable=True)] = torch.arange(
-        x.numel(), dtype=torch.float64)
-    return (r / x.numel()).view_as(x)
+    r[torch.argsort(x, stable=True)] = torch.arange(x.numel(), dtype=torch.float64)
+    return r
 
 
-# score(w_init, w_final, generator) -> larger = kept. Zhou et al. 2019, §2 and Fig. 2.
+def _both(a: Tensor, b: Tensor, keep: Tensor | None) -> Tensor:
+    """Zhou et al. Fig. 2's "large init, large final" region: keep a weight only if it is above
+    the same percentile in both scores. Ranking by the smaller of the two ranks (survivors only,
+    as the reference code does by sending pruned weights to -9999) keeps exactly that region."""
+    return torch.minimum(_rank(a, keep), _rank(b, keep)).view_as(a)
+
+
+def _same_sign(wi: Tensor, wf: Tensor, g: torch.Generator) -> Tensor:
+    # Score max(0, w_i*w_f/|w_i|): |w_f| if the sign survived training, else 0 (paper-numbers.md
+    # §2.1). Sign-flipped weights tie at 0; the reference code breaks ties at random, so we
+    # give them a random score below zero (deterministic given the generator).
+    same = torch.sign(wi) == torch.sign(wf)
+    return torch.where(same, wf.abs().double(), -torch.rand(wf.shape, generator=g, dtype=torch.float64))
+
+
+# score(w_init, w_final, generator, keep mask or None) -> larger = kept.
+# Zhou et al. 2019 §2 and Fig. 2; extra criterion large_final_same_sign from their code (§5).
 CRITERIA = {
-    "large_final": lambda wi, wf, g: wf.abs(),
-    "small_final": lambda wi, wf, g: -wf.abs(),
-    "large_init": lambda wi, wf, g: wi.abs(),
-    "small_init": lambda wi, wf, g: -wi.abs(),
-    # "both large": rank by the weaker of the two magnitudes' within-layer percentiles.
-    "large_init_large_final": lambda wi, wf, g: torch.minimum(_rank(wi.abs()), _rank(wf.abs())),
-    "small_init_small_final": lambda wi, wf, g: torch.minimum(_rank(-wi.abs()), _rank(-wf.abs())),
-    "magnitude_increase": lambda wi, wf, g: wf.abs() - wi.abs(),
-    "movement": lambda wi, wf, g: (wf - wi).abs(),
-    "random": lambda wi, wf, g: torch.rand(wf.shape, generator=g, dtype=torch.float64),
-    # Large final among weights that kept their sign; sign-flipped weights go first.
-    "large_final_same_sign": lambda wi, wf, g: torch.where(
-        torch.sign(wi) == torch.sign(wf), wf.abs().double(), wf.abs().double() - 1e9),
+    "large_final": lambda wi, wf, g, m: wf.abs(),
+    "small_final": lambda wi, wf, g, m: -wf.abs(),
+    "large_init": lambda wi, wf, g, m: wi.abs(),
+    "small_init": lambda wi, wf, g, m: -wi.abs(),
+    "large_init_large_final": lambda wi, wf, g, m: _both(wi.abs(), wf.abs(), m),
+    "small_init_small_final": lambda wi, wf, g, m: _both(-wi.abs(), -wf.abs(), m),
+    "magnitude_increase": lambda wi, wf, g, m: wf.abs() - wi.abs(),
+    "movement": lambda wi, wf, g, m: (wf - wi).abs(),
+    "random": lambda wi, wf, g, m: torch.rand(wf.shape, generator=g, dtype=torch.float64),
+    "large_final_same_sign": lambda wi, wf, g, m: _same_sign(wi, wf, g),
 }
 
 
 def scores(criterion: str, w_init: dict[str, Tensor], w_final: dict[str, Tensor],
-           names: list[str], gen: torch.Generator | None = None) -> dict[str, Tensor]:
+           names: list[str], gen: torch.Generator | None = None,
+           mask: Mask | None = None) -> dict[str, Tensor]:
+    """Per-weight scores of ``criterion`` (larger = kept). ``mask`` is the current mask: only
+    the joint criteria need it, to rank among surviving weights."""
     gen = gen or torch.Generator().manual_seed(0)
     fn = CRITERIA[criterion]
-    return {n: fn(w_init[n].cpu(), w_final[n].cpu(), gen) for n in names}
+    return {n: fn(w_init[n].cpu(), w_final[n].cpu(), gen,
+                  None if mask is None else mask[n].cpu()) for n in names}

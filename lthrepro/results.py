@@ -137,3 +137,109 @@ def check_writable(root: Path) -> None:
     except OSError as e:
         raise ResultsError(f"results folder {root} is not writable ({e.strerror}); "
                            "choose another with --results DIR") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading results for the notebooks (the book's figures). Pure reads, no training here except
+# through ``obtain``, which hands missing work to ``lottery.run``.
+
+def resolve_root(root: str | Path | None) -> Path:
+    """A results root; relative paths are taken from the repository root, so a notebook gives
+    the same answer whatever folder papermill, nbval or jupyter-book run it in."""
+    if root is None:
+        return results_root()
+    p = Path(root)
+    return p if p.is_absolute() else Path(__file__).resolve().parent.parent / p
+
+
+def expected_members(cfg) -> list[tuple[str, int, int, int]]:
+    """(kind, seed, rep, level) of every run a config asks for (LTH §2 controls at ℓ ≥ 1)."""
+    out = []
+    for s in cfg.seeds:
+        for level in range(cfg.levels + 1):
+            out.append(("imp", s, 0, level))
+            if level:
+                for kind, n in (("reinit", cfg.reinits), ("random", cfg.random_prune),
+                                ("oneshot", int(cfg.oneshot))):
+                    out += [(kind, s, r, level) for r in range(n)]
+    return out
+
+
+def missing(cfg, root: str | Path | None = None) -> list[tuple[str, int, int, int]]:
+    from .config import run_name
+    d = resolve_root(root) / run_name(cfg)
+    return [m for m in expected_members(cfg) if not is_done(member_dir(d, *m))]
+
+
+def obtain(cfg, device: str = "cpu", root: str | Path | None = None) -> Path:
+    """The results folder of ``cfg``: read as is when every requested run has its metrics
+    (tensors are git-ignored, so a fresh clone can render but not extend), otherwise trained by
+    ``lottery.run`` (which raises ``NoTrainError`` under LTHREPRO_NO_TRAIN=1)."""
+    from .config import run_name
+    d = resolve_root(root) / run_name(cfg)
+    if not missing(cfg, root):
+        return d
+    from . import lottery  # late import: lottery imports this module
+    return lottery.run(cfg, device=device, root=resolve_root(root))
+
+
+def load_summary(run_dir: Path, cfg=None):
+    """Summary rows as a DataFrame (density in percent remaining), restricted to the seeds,
+    levels and controls ``cfg`` asks for when given (a notebook may ask for a subset)."""
+    import pandas as pd
+    df = pd.DataFrame(collect(run_dir), columns=SUMMARY_FIELDS)
+    if cfg is not None:
+        want = set(expected_members(cfg))
+        keep = [(k, s, r, lv) in want for k, s, r, lv in zip(df.kind, df.seed, df.rep, df.level)]
+        df = df[keep].reset_index(drop=True)
+    df["pm"] = 100.0 * df["density"]
+    return df
+
+
+def aggregate(df, value: str):
+    """Mean, min and max of ``value`` over trials per (kind, level): the paper's error bars
+    (LTH §1: "error bars are the minimum and maximum of any trial")."""
+    g = df.groupby(["kind", "level"])
+    out = g.agg(pm=("pm", "mean"), mean=(value, "mean"), min=(value, "min"), max=(value, "max"),
+                n=(value, "size")).reset_index()
+    return out.sort_values(["kind", "level"]).reset_index(drop=True)
+
+
+def load_curves(run_dir: Path, kind: str, levels, seeds) -> object:
+    """Long DataFrame of the evaluation curves: kind, seed, rep, level, pm, iteration, test_acc,
+    val_acc, val_loss (every ``eval_every`` iterations, LTH §1 fn. 2)."""
+    import pandas as pd
+    rows = []
+    for lv in levels:
+        for s in seeds:
+            for d in sorted((Path(run_dir) / kind / "").glob(f"s{s}r*/level{lv:02d}")):
+                if not (d / "metrics.json").exists():
+                    continue
+                m = read_json(d / "metrics.json")
+                for i, it in enumerate(m["iterations"]):
+                    rows.append({"kind": kind, "seed": s, "rep": m["rep"], "level": lv,
+                                 "pm": 100.0 * m["density"], "iteration": it,
+                                 "test_acc": m["test_acc"][i], "val_acc": m["val_acc"][i],
+                                 "val_loss": m["val_loss"][i]})
+    return pd.DataFrame(rows)
+
+
+def run_info(run_dir: Path) -> dict:
+    """What produced a results folder, for captions and the status page: profile, seeds,
+    levels, device, date, git commit, wall time (from config.json and provenance.json)."""
+    run_dir = Path(run_dir)
+    c = read_json(run_dir / "config.json")
+    prov_path = run_dir / "provenance.json"
+    sessions = read_json(prov_path)["sessions"] if prov_path.exists() else []
+    # provenance.json is written when a run finishes: a run still in progress has none yet.
+    devices = sorted({s["device"] for s in sessions}) or ["device not recorded yet (run in progress)"]
+    dates = [s["date"] for s in sessions]
+    return {"name": run_dir.name, "profile": c["config"]["profile"],
+            "seeds": sorted({int(p.name[1:].split("r")[0]) for p in run_dir.glob("imp/s*r*")}),
+            "levels": max((int(p.name[5:]) for p in run_dir.glob("imp/s*r*/level*")), default=-1),
+            "device": "; ".join(devices), "torch": "; ".join(sorted({s["torch"] for s in sessions})),
+            "date": dates[-1] if dates else "no provenance.json yet",
+            "commit": "; ".join(sorted({s["git_commit"] for s in sessions})) or "unknown",
+            "wall": f"{sum(s['wall_seconds'] for s in sessions) / 60:.1f} min" if sessions else "unknown",
+            "iterations": c["config"]["iterations"], "test_note": c["data"]["test_note"],
+            "n_test": c["data"]["n_test"], "config": c["config"]}

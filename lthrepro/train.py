@@ -14,8 +14,8 @@ and "accuracy at early stop" is test accuracy at that iteration.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +68,20 @@ def _epoch_indices(n: int, batch: int, gens: list[torch.Generator], augment: boo
     return steps, idx.view(len(gens), steps, batch), aug
 
 
+# Largest activation of one example in one member (floats): the first conv layer's output
+# (64 x 32 x 32 for Conv-2/4/6 and VGG-19, 16 x 32 x 32 for ResNet-20), the input for LeNet.
+_PEAK_ACT = {"lenet": 784, "resnet20": 16 * 32 * 32}
+
+
+def eval_chunk(model: str, G: int, dtype: torch.dtype, device: torch.device) -> int:
+    """Examples per evaluation chunk: 2,000 unless G members' activations (about four live
+    tensors of the largest layer) would exceed a quarter of free device memory (CUDA) or
+    1 GiB (CPU). A G=16 Conv-6 group at 2,000 examples would need ~8 GiB per tensor."""
+    budget = torch.cuda.mem_get_info(device)[0] / 4 if device.type == "cuda" else 2**30
+    per = G * _PEAK_ACT.get(model, 64 * 32 * 32) * torch.finfo(dtype).bits / 8 * 4
+    return max(1, min(2000, int(budget // per)))
+
+
 @torch.no_grad()
 def evaluate(model: str, p: dict, st: dict, x: Tensor, y: Tensor, chunk: int = 2000) -> tuple:
     """Mean loss and accuracy of every member on one shared split: two [G] tensors."""
@@ -94,8 +108,13 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
                 device: str | torch.device = "cpu", start: int = 0,
                 snapshot_at: int | None = None, dtype: torch.dtype = torch.float32,
                 progress: Callable[[int, Tensor], None] | None = None,
-                train_acc: bool = True) -> list[Result]:
-    """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``."""
+                train_acc: bool = True,
+                weights_fn: Callable[[dict, bool], dict] | None = None) -> list[Result]:
+    """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``.
+
+    ``weights_fn(trained, train) -> weights the network uses`` reparameterises the network
+    (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores); None = identity."""
+    wf = weights_fn or (lambda q, train: q)
     G, model = len(members), cfg.model
     dev = torch.device(device)
     p = {k: v.to(dev, dtype).requires_grad_(True)
@@ -110,6 +129,13 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     with torch.no_grad():  # a member starts in its mask's subspace
         for k, m in masks.items():
             p[k].copy_(torch.where(m, p[k], fixed[k] if fixed else torch.zeros((), device=dev, dtype=dtype)))
+    # One foreach call per step masks every gradient (and re-zeroes pruned weights): masks as
+    # float tensors of the parameters' dtype, so no bool->float conversion runs per step.
+    mk = list(masks)
+    fmask = [masks[k].to(dtype) for k in mk]
+    chunk = eval_chunk(model, G, dtype, dev)
+    if dev.type == "cuda":  # peak device memory of this group, returned in Result.extra
+        torch.cuda.reset_peak_memory_stats(dev)
     opt = make_optimizer(cfg, list(p.values()))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, i + start))
     gens = [torch.Generator().manual_seed(int(m.data_seed)) for m in members]
@@ -127,9 +153,9 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     steps, it_in_epoch, idx, aug = 0, 0, None, None
 
     def record(j: int) -> None:
-        p_ = {k: v.detach() for k, v in p.items()}
-        curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva)
-        curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte)
+        p_ = wf({k: v.detach() for k, v in p.items()}, False)
+        curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva, chunk)
+        curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte, chunk)
         curves[4, :, j] = run_loss / max(run_n, 1)
 
     it = 0
@@ -157,18 +183,19 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
             a = aug[:, :, it_in_epoch * cfg.batch_size:(it_in_epoch + 1) * cfg.batch_size]
             xb = data_mod.augment(xb.flatten(0, 1), a[:, 0].flatten(), a[:, 1].flatten(),
                                   a[:, 2].flatten().bool()).view_as(xb)
-        out = models.forward(model, p, st, xb, train=True, dropout=cfg.dropout)
+        out = models.forward(model, wf(p, True), st, xb, train=True, dropout=cfg.dropout)
         per = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(G, -1).mean(1)
-        opt.zero_grad(set_to_none=False)
+        # set_to_none: backward writes fresh gradients instead of zero-fill + accumulate (the
+        # same values; two passes over the weights fewer per step).
+        opt.zero_grad(set_to_none=True)
         per.sum().backward()  # members are independent: d(sum)/d(theta_g) = d(loss_g)/d(theta_g)
         with torch.no_grad():
-            for k, m in masks.items():
-                p[k].grad.mul_(m)
+            torch._foreach_mul_([p[k].grad for k in mk], fmask)
             opt.step()
-            for k, m in masks.items():
-                if fixed is None:
-                    p[k].mul_(m)
-                else:
+            if fixed is None:
+                torch._foreach_mul_([p[k] for k in mk], fmask)
+            else:
+                for k, m in masks.items():
                     p[k].copy_(torch.where(m, p[k], fixed[k]))
             run_loss += per.detach()
         run_n += 1
@@ -176,8 +203,9 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
         it, it_in_epoch = it + 1, it_in_epoch + 1
 
     curves = curves.cpu()
-    tr_acc = evaluate(model, {k: v.detach() for k, v in p.items()}, st, xtr, ytr)[1].cpu() \
+    tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False), st, xtr, ytr, chunk)[1].cpu() \
         if train_acc else torch.full((G,), math.nan)
+    extra = {"peak_device_bytes": torch.cuda.max_memory_allocated(dev)} if dev.type == "cuda" else {}
     results = []
     for g in range(G):
         vl = curves[0, g]
@@ -196,5 +224,6 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
             final={k: v[g].detach().cpu() for k, v in p.items()},
             state={k: v[g].cpu() for k, v in st.items()}, metrics=metrics,
             snapshot=None if snap is None else {k: v[g].cpu() for k, v in snap.items()},
-            snapshot_state=None if snap_st is None else {k: v[g].cpu() for k, v in snap_st.items()}))
+            snapshot_state=None if snap_st is None else {k: v[g].cpu() for k, v in snap_st.items()},
+            extra=dict(extra)))
     return results

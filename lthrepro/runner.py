@@ -1,0 +1,164 @@
+"""``python -m lthrepro notebooks``: execute the figure notebooks with papermill into ``book/``.
+
+Each source notebook in ``notebooks/`` reproduces one paper figure and has a cell tagged
+``parameters`` (PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES). This module injects them, runs
+the notebooks (training only what is missing, see ``results.obtain``) and writes the executed
+copies plus the generated status page (``book/status.md``) that records, for every figure, which
+profile, seeds, device, date and commit produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from . import config as cfgmod
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "notebooks"
+BOOK = ROOT / "book"
+
+# Where the book's smoke-profile pages read their results (committed, separate from the real
+# results in ``results/`` so a smoke number can never be mistaken for a result).
+SMOKE_RESULTS = "results-smoke"
+
+# On 2 shared CPU cores the smoke presets of the CIFAR nets still take tens of minutes per
+# figure (a Conv-2 smoke member costs ~3 min), so CPU smoke runs of those figures shrink the data
+# and schedule further. These pages only show that the pipeline runs; they are not results.
+CPU_SMOKE: dict[str, dict] = {
+    "conv": {"iterations": 40, "eval_every": 10, "train_limit": 400, "val_size": 200,
+             "test_limit": 200, "batch_size": 20, "levels": 1},
+    "big": {"iterations": 10, "eval_every": 5, "train_limit": 160, "val_size": 100,
+            "test_limit": 100, "batch_size": 8, "levels": 1},
+}
+# VGG-19 costs ~6 min per member even at that size on the shared CPU: its smoke page shows the
+# dense level of each learning-rate setting only.
+CPU_SMOKE["vgg"] = {**CPU_SMOKE["big"], "levels": 0}
+
+# figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
+FIGURES: dict[str, dict] = {
+    "fig01": {"file": "fig01_lenet_random_sparse.ipynb", "family": None,
+              "runs": [("lenet", None, {"random_prune": 1})]},
+    "fig03": {"file": "fig03_lenet_training_curves.ipynb", "family": None,
+              "runs": [("lenet", None, {})]},
+    "fig04": {"file": "fig04_lenet_pruning.ipynb", "family": None,
+              "runs": [("lenet", None, {"oneshot": True})]},
+    "fig05": {"file": "fig05_conv.ipynb", "family": "conv",
+              "runs": [(p, None, {}) for p in ("conv2", "conv4", "conv6")]},
+    "fig06": {"file": "fig06_conv_dropout.ipynb", "family": "conv",
+              "runs": [(p, v, {}) for p in ("conv2", "conv4", "conv6") for v in (None, "dropout")]},
+    "fig07": {"file": "fig07_vgg19.ipynb", "family": "vgg",
+              "runs": [("vgg19", v, {}) for v in (None, "lr0.01", "warmup10k")]},
+    "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
+              "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
+}
+
+# Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
+SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08")
+
+
+def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
+               cpu_smoke: bool = True) -> dict:
+    """Papermill parameters for one figure under ``profile``."""
+    fig = FIGURES[key]
+    preset = fig["runs"][0][0]
+    over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
+                                              and device == "cpu") else {}
+    seeds = list(cfgmod.make_config(preset, profile).seeds)
+    if results_dir is None:
+        results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
+    return {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
+            "OVERRIDES": over}
+
+
+def configs(key: str, params: dict) -> list[cfgmod.Config]:
+    """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
+    return [cfgmod.make_config(p, params["PROFILE"], v, seeds=tuple(params["SEEDS"]),
+                               **extra, **params["OVERRIDES"])
+            for p, v, extra in FIGURES[key]["runs"]]
+
+
+def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
+            progress: bool = True) -> Path:
+    """Run one source notebook with papermill; returns the executed copy."""
+    import papermill as pm
+    src = SOURCE / FIGURES[key]["file"]
+    out = Path(out_dir) / src.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(src), str(out), parameters=params, progress_bar=progress,
+                        cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+    return out
+
+
+def status_markdown(book: Path = BOOK) -> str:
+    """The status page: provenance of every result behind every executed figure page."""
+    import nbformat
+
+    from . import results
+    lines = ["# Status of every figure", "",
+             "Generated by `python -m lthrepro notebooks` from the recorded `config.json` and "
+             "`provenance.json` of each result folder. Smoke rows check that the pipeline runs; "
+             "they are not results.", "",
+             "| Figure | Run | Profile | Seeds | Levels on disk | Device | Date | Commit | Wall time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key, fig in FIGURES.items():
+        nb_path = Path(book) / fig["file"]
+        if not nb_path.exists():
+            lines.append(f"| {key} | not executed yet | | | | | | | |")
+            continue
+        params = nbformat.read(nb_path, as_version=4).metadata.get("papermill", {}).get("parameters", {})
+        if not params:
+            lines.append(f"| {key} | no parameters recorded | | | | | | | |")
+            continue
+        for cfg in configs(key, params):
+            info = results.run_info(results.resolve_root(params["RESULTS_DIR"]) / cfgmod.run_name(cfg))
+            lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "
+                         f"{info['seeds']} | {info['levels']} | {info['device']} | {info['date']} | "
+                         f"{info['commit']} | {info['wall']} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_notebooks(a: argparse.Namespace) -> int:
+    keys = list(FIGURES) if not a.only else a.only
+    bad = [k for k in keys if k not in FIGURES]
+    if bad:
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
+    if a.profile not in cfgmod.PROFILES:
+        raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
+    if a.no_train:
+        os.environ["LTHREPRO_NO_TRAIN"] = "1"
+    out = Path(a.out) if a.out else BOOK
+    for i, key in enumerate(keys, 1):
+        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
+        if a.levels is not None:  # not hashed: renders the finished levels of a longer run
+            params["OVERRIDES"]["levels"] = a.levels
+        t0 = time.time()
+        print(f"[{i}/{len(keys)}] {key}: {FIGURES[key]['file']} (profile {a.profile}, "
+              f"seeds {params['SEEDS']}, device {a.device})", flush=True)
+        execute(key, params, out, progress=not a.quiet)
+        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
+              flush=True)
+    if out.resolve() == BOOK.resolve():
+        (BOOK / "status.md").write_text(status_markdown(BOOK))
+        print(f"status page: {BOOK / 'status.md'}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
+    n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
+    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
+    n.add_argument("--device", default="cpu")
+    n.add_argument("--results", default=None,
+                   help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
+    n.add_argument("--levels", type=int, default=None,
+                   help="render only pruning levels 0..N (e.g. of a run still in progress)")
+    n.add_argument("--out", default=None, help="folder for executed notebooks (default: book)")
+    n.add_argument("--no-train", action="store_true",
+                   help="fail instead of training when results are missing (LTHREPRO_NO_TRAIN=1)")
+    n.add_argument("--full-smoke", action="store_true",
+                   help="CIFAR smoke runs at the full smoke preset (slow on CPU)")
+    n.add_argument("-q", "--quiet", action="store_true")
+    n.set_defaults(fn=cmd_notebooks)

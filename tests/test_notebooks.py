@@ -1,0 +1,78 @@
+"""CI steps 2 and 3 of the book (issue 3): every source notebook runs with the smoke profile and
+passes nbval; every executed notebook in book/ re-executes against the committed results with
+the no-train guard on, and its comparison table (``# NBVAL_CHECK_OUTPUT``) matches exactly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lthrepro import runner
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRATCH = ROOT / "_build" / "nb-smoke"
+
+
+def _nbval(paths: list[Path]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LTHREPRO_NO_TRAIN": "1"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                           "--nbval-current-env", "--rootdir", str(ROOT), *map(str, paths)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def executed() -> dict[str, Path]:
+    """Papermill every source notebook with smoke parameters into _build/nb-smoke. LeNet smoke
+    runs train here (about 2 minutes on 2 cores); the CIFAR ones read the committed smoke
+    results (copied, so nothing in the repository is written) under the no-train guard."""
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+    res = SCRATCH / "results"
+    shutil.copytree(ROOT / runner.SMOKE_RESULTS, res, ignore=shutil.ignore_patterns("*.pt"))
+    out = {}
+    for key, fig in runner.FIGURES.items():
+        guard = os.environ.get("LTHREPRO_NO_TRAIN")
+        if fig["family"]:
+            os.environ["LTHREPRO_NO_TRAIN"] = "1"
+        try:
+            out[key] = runner.execute(key, runner.parameters(key, "smoke", results_dir=str(res)),
+                                      SCRATCH, progress=False)
+        finally:
+            os.environ.pop("LTHREPRO_NO_TRAIN", None)
+            if guard is not None:
+                os.environ["LTHREPRO_NO_TRAIN"] = guard
+    return out
+
+
+def _outputs(nb_path: Path) -> list[dict]:
+    nb = nbformat.read(nb_path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+
+
+@pytest.mark.parametrize("key", list(runner.FIGURES))
+def test_source_notebook_runs_with_smoke_profile(executed, key):
+    outs = _outputs(executed[key])
+    assert not [o for o in outs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outs), "no figure"
+    tables = [o.data["text/markdown"] for o in outs if "text/markdown" in o.get("data", {})
+              and o.data["text/markdown"].startswith("| Claim |")]
+    assert len(tables) == 1 and "(smoke)" in tables[0]
+    assert any("Smoke run, not a result" in o.get("data", {}).get("text/html", "") for o in outs)
+
+
+def test_nbval_on_smoke_copies(executed):
+    r = _nbval(sorted(executed.values()))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_nbval_on_book_against_committed_results():
+    books = [ROOT / "book" / f["file"] for f in runner.FIGURES.values()]
+    missing = [b.name for b in books if not b.exists()]
+    assert not missing, f"executed notebooks missing from book/: {missing}"
+    r = _nbval(books)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
