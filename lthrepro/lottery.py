@@ -113,13 +113,25 @@ class Runner:
         sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen, mask)
         return pruning.prune(sc, mask, self.kinds, self.rates, self.cfg.scope)
 
+    def _needed(self, seed: int, level: int) -> bool:
+        """Does an unfinished run of trial ``seed`` depend on IMP level ``level``'s tensors?"""
+        c = self.cfg
+        nxt = [("imp", 0)] + [(k, r) for k, n in (("reinit", c.reinits), ("random", c.random_prune),
+                                                  ("oneshot", int(c.oneshot))) for r in range(n)]
+        if level < c.levels and not all(res.is_done(res.member_dir(self.dir, k, seed, r, level + 1))
+                                         for k, r in nxt):
+            return True
+        return level == 0 and c.oneshot and not all(
+            res.is_done(res.member_dir(self.dir, "oneshot", seed, 0, lv)) for lv in range(1, c.levels + 1))
+
     def plan(self, level: int) -> list[tuple[tuple, Member]]:
         """Unfinished members of ``level``: ((kind, seed, rep), Member)."""
         c, out = self.cfg, []
         for s in c.seeds:
             d = res.member_dir(self.dir, "imp", s, 0, level)
-            # IMP levels whose successors still need them must keep their tensors.
-            if not res.is_done(d, need_tensors=level < c.levels):
+            # An IMP level needs its tensors only while a later run of the trial depends on
+            # them, so a clean clone with the committed JSON (no *.pt) trains nothing.
+            if not res.is_done(d, need_tensors=self._needed(s, level)):
                 mask = self._imp_mask(s, level)
                 theta, state = self._start(s) if level else (self.theta0(s), None)
                 out.append((("imp", s, 0), self._member(s, mask, theta, state, 0, level, "imp")))

@@ -105,3 +105,14 @@ def test_short_run_on_real_mnist(mnist_root, tmp_path):
     assert cj["data"]["dataset"] == "mnist" and cj["data"]["n_val"] == 500
     rows = res.collect(d)
     assert rows[0]["final_test_acc"] > 0.5  # 120 Adam steps on 2,000 digits learn something
+
+
+def test_clean_clone_without_tensors_trains_nothing(tmp_path, monkeypatch):
+    cfg = _cfg(levels=2)
+    d = lottery.run(cfg, root=tmp_path)
+    for pt in d.rglob("*.pt"):  # what a fresh clone has: the JSON, no tensors
+        pt.unlink()
+    monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")
+    r = lottery.Runner(cfg, root=tmp_path)
+    assert all(not r.plan(lv) for lv in range(cfg.levels + 1))
+    lottery.run(cfg, root=tmp_path)  # no NoTrainError
