@@ -237,10 +237,15 @@ class Runner:
         t0 = time.time()
         c = self.cfg
         res.check_writable(self.dir.parent)
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+        commit = res.git_commit()  # the code that runs, not HEAD when the run ends
         for level in range(self.last_level + 1):
-            self.run_level(level)
+            if self.run_level(level):  # recorded after every level: a killed run keeps it
+                res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
+                                   c.to_dict(), started, commit, complete=level == self.last_level)
         if self.trained:
-            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict())
+            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict(),
+                               started, commit, complete=True)
         res.write_summary(self.dir)
         return self.dir
 

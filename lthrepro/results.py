@@ -117,15 +117,23 @@ def device_name(device: str | torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg: dict) -> None:
-    """Append one session (who ran what, where, when, how long) to provenance.json."""
+def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg: dict,
+                   started: str | None = None, commit: str | None = None, complete: bool = True) -> None:
+    """Record one session (who ran what, where, when, how long) in provenance.json. A session
+    identified by ``started`` is updated in place, so a runner can record after every level and
+    a killed run still leaves its provenance."""
     path = Path(run_dir) / "provenance.json"
     prov = read_json(path) if path.exists() else {"sessions": []}
-    prov["sessions"].append({
+    entry = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device_name(device), "torch": torch.__version__, "git_commit": git_commit(),
+        "device": device_name(device), "torch": torch.__version__,
+        "git_commit": commit or git_commit(),
         "wall_seconds": round(seconds, 1), "members_trained": trained,
-        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]})
+        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]}
+    if started:
+        entry.update(started=started, complete=complete)
+    prov["sessions"] = [s for s in prov["sessions"] if not started or s.get("started") != started]
+    prov["sessions"].append(entry)
     write_json(path, prov)
 
 

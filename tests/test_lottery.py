@@ -53,9 +53,13 @@ def test_resume_after_crash_gives_identical_summary(tmp_path, monkeypatch):
     crashed = lottery.run_dir(cfg, tmp_path / "b")
     assert not any(p.name.startswith(".tmp-") for p in crashed.rglob("*") if p.is_dir()) or True
     assert [r["level"] for r in res.collect(crashed)] == [0]  # only finished work is on disk
+    prov = json.loads((crashed / "provenance.json").read_text())["sessions"]
+    assert len(prov) == 1 and prov[0]["complete"] is False and prov[0]["members_trained"] == 1
     monkeypatch.setattr(lottery, "train_group", real)
     resumed = lottery.run(cfg, root=tmp_path / "b")
     assert _summary(resumed) == _summary(clean)
+    prov = json.loads((resumed / "provenance.json").read_text())["sessions"]
+    assert [p["complete"] for p in prov] == [False, True]
     # and a third start trains nothing
     r = lottery.Runner(cfg, root=tmp_path / "b")
     assert all(not r.plan(lv) for lv in range(cfg.levels + 1))
