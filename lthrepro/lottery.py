@@ -118,9 +118,13 @@ class Runner:
         c = self.cfg
         nxt = [("imp", 0)] + [(k, r) for k, n in (("reinit", c.reinits), ("random", c.random_prune),
                                                   ("oneshot", int(c.oneshot))) for r in range(n)]
-        if level < c.levels and not all(res.is_done(res.member_dir(self.dir, k, seed, r, level + 1))
-                                         for k, r in nxt):
-            return True
+        if level < c.levels:
+            nd = res.member_dir(self.dir, "imp", seed, 0, level + 1)
+            if not all(res.is_done(res.member_dir(self.dir, k, seed, r, level + 1)) for k, r in nxt):
+                return True
+            # level+1 must itself be retrained (its tensors are gone but a later run needs them)
+            if not (nd / "final.pt").exists() and self._needed(seed, level + 1):
+                return True
         return level == 0 and c.oneshot and not all(
             res.is_done(res.member_dir(self.dir, "oneshot", seed, 0, lv)) for lv in range(1, c.levels + 1))
 
@@ -237,7 +241,7 @@ class Runner:
         t0 = time.time()
         c = self.cfg
         res.check_writable(self.dir.parent)
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
         commit = res.git_commit()  # the code that runs, not HEAD when the run ends
         for level in range(self.last_level + 1):
             if self.run_level(level):  # recorded after every level: a killed run keeps it

@@ -120,3 +120,18 @@ def test_clean_clone_without_tensors_trains_nothing(tmp_path, monkeypatch):
     r = lottery.Runner(cfg, root=tmp_path)
     assert all(not r.plan(lv) for lv in range(cfg.levels + 1))
     lottery.run(cfg, root=tmp_path)  # no NoTrainError
+
+
+def test_extending_levels_without_tensors_retrains_the_chain(tmp_path, monkeypatch):
+    cfg = _cfg(levels=1, random_prune=0, oneshot=False)
+    d = lottery.run(cfg, root=tmp_path)
+    for pt in d.rglob("*.pt"):
+        pt.unlink()
+    longer = _cfg(levels=2, random_prune=0, oneshot=False)
+    monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")
+    with pytest.raises(lottery.NoTrainError):  # level 2 needs level 1's weights: retrain, not crash
+        lottery.run(longer, root=tmp_path)
+    monkeypatch.delenv("LTHREPRO_NO_TRAIN")
+    before = _summary(d)
+    lottery.run(longer, root=tmp_path)
+    assert _summary(d).startswith(before.splitlines()[0]) and len(res.collect(d)) == 5
