@@ -94,9 +94,9 @@ FIGS["fig01_lenet_random_sparse"] = [
            "of 10 trials; solid: winning tickets, mean of 5), so every paper value below is "
            "approximate and nothing is judged pass/fail.\n\n"
            "*Random sparse* here is LTH App. E's control: a random mask with the ticket's per-layer "
-           "densities applied to the trial's own θ₀. The LeNet `budget` run does not include "
-           "these controls (`random_prune=0`); rendering this page with the budget profile trains "
-           "them (2 seeds × 15 levels of LeNet, hours on 2 CPU cores)."),
+           "densities applied to the trial's own θ₀. The paper averages 10 random sparse networks per "
+           "density; the `budget` profile has one per trial (2 in all), trained beside the tickets "
+           "in the same results folder."),
     ("params", params([0, 1])),
     ("code", lenet_setup("random_prune=1, ")),
     ("code", density_plot("{'': df}", ["early_stop_iter", "early_stop_test_acc"], ["imp", "random"],
