@@ -201,31 +201,27 @@ CLAIMS["fig06"] = [c for net, (dg, dgv, pg, pgv) in _DROP.items() for c in (
            "LTH-v5 §3, Fig. 6", lambda f, n=net: best(f[f"{n}-dropout"], "gain"),
            lambda v: v[0] > 0, "> 0 (direction)", run=f"{net}-dropout"), "pts@"),
 )]
+def _dense(net: str, setting: str, paper: str, value: float, tol: float, source: str, run: str) -> tuple:
+    """Final dense test accuracy of one run against a published value ± ``tol`` points."""
+    return (Claim(f"{net} dense test accuracy, {setting}", paper, value, "T", source,
+                  lambda f: acc(f[run], "imp", 100, "final_test_acc"),
+                  lambda v: abs(v - value) <= tol, f"within ±{tol:g}", run=run), "%")
+
+
 CLAIMS["fig07"] = [
-    (Claim("VGG-19 dense test accuracy, lr 0.1", "91.5 ± 0.2%", 91.5, "T", "STAB-v3 Fig. 2",
-           lambda f: acc(f["vgg19"], "imp", 100, "final_test_acc"), lambda v: abs(v - 91.5) <= 0.2,
-           "within ±0.2", run="vgg19"), "%"),
-    (Claim("VGG-19 dense test accuracy, lr 0.01", "92.0 ± 0.1%", 92.0, "T", "STAB-v3 Fig. 2",
-           lambda f: acc(f["vgg19-lr0.01"], "imp", 100, "final_test_acc"),
-           lambda v: abs(v - 92.0) <= 0.1, "within ±0.1", run="vgg19-lr0.01"), "%"),
-    (Claim("VGG-19 dense test accuracy, lr 0.1 + 10K warmup", "92.3 ± 0.1%", 92.3, "T",
-           "STAB-v3 Fig. 2", lambda f: acc(f["vgg19-warmup10k"], "imp", 100, "final_test_acc"),
-           lambda v: abs(v - 92.3) <= 0.1, "within ±0.1", run="vgg19-warmup10k"), "%"),
+    _dense("VGG-19", "lr 0.1", "91.5 ± 0.2%", 91.5, 0.2, "STAB-v3 Fig. 2", "vgg19"),
+    _dense("VGG-19", "lr 0.01", "92.0 ± 0.1%", 92.0, 0.1, "STAB-v3 Fig. 2", "vgg19-lr0.01"),
+    _dense("VGG-19", "lr 0.1 + 10K warmup", "92.3 ± 0.1%", 92.3, 0.1, "STAB-v3 Fig. 2", "vgg19-warmup10k"),
     (Claim("Warmup raises dense accuracy over lr 0.1 (final)", "about +1 pt", 1.0, "T", "LTH-v5 §4",
            lambda f: acc(f["vgg19-warmup10k"], "imp", 100, "final_test_acc")
            - acc(f["vgg19"], "imp", 100, "final_test_acc"), lambda v: v > 0, "> 0 (direction)",
            run="vgg19-warmup10k"), "pts"),
 ]
 CLAIMS["fig08"] = [
-    (Claim("ResNet-20 dense test accuracy, lr 0.1", "90.5 ± 0.0%", 90.5, "T", "STAB-v3 Fig. 2; LTH-v5 §4",
-           lambda f: acc(f["resnet18"], "imp", 100, "final_test_acc"),
-           lambda v: abs(v - 90.5) <= 0.5, "within ±0.5", run="resnet18"), "%"),
-    (Claim("ResNet-20 dense test accuracy, lr 0.01", "89.1 ± 0.1%", 89.1, "T", "STAB-v3 Fig. 2",
-           lambda f: acc(f["resnet18-lr0.01"], "imp", 100, "final_test_acc"),
-           lambda v: abs(v - 89.1) <= 0.5, "within ±0.5", run="resnet18-lr0.01"), "%"),
-    (Claim("ResNet-20 dense test accuracy, lr 0.03 + 20K warmup", "89.6 ± 0.1%", 89.6, "T",
-           "STAB-v3 Fig. 2", lambda f: acc(f["resnet18-lr0.03-warmup20k"], "imp", 100, "final_test_acc"),
-           lambda v: abs(v - 89.6) <= 0.5, "within ±0.5", run="resnet18-lr0.03-warmup20k"), "%"),
+    _dense("ResNet-20", "lr 0.1", "90.5 ± 0.0%", 90.5, 0.5, "STAB-v3 Fig. 2; LTH-v5 §4", "resnet18"),
+    _dense("ResNet-20", "lr 0.01", "89.1 ± 0.1%", 89.1, 0.5, "STAB-v3 Fig. 2", "resnet18-lr0.01"),
+    _dense("ResNet-20", "lr 0.03 + 20K warmup", "89.6 ± 0.1%", 89.6, 0.5, "STAB-v3 Fig. 2",
+           "resnet18-lr0.03-warmup20k"),
     (Claim("Warmup ticket at Pm 27.1% (final test accuracy)", "90.5%", 90.5, "T", "LTH-v5 §4, Fig. 8",
            lambda f: acc(f["resnet18-lr0.03-warmup20k"], "imp", 27.1, "final_test_acc"),
            lambda v: abs(v - 90.5) <= 0.5, "within ±0.5", run="resnet18-lr0.03-warmup20k"), "%"),
