@@ -246,7 +246,7 @@ class Runner:
         for level in range(self.last_level + 1):
             if self.run_level(level):  # recorded after every level: a killed run keeps it
                 res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                                   c.to_dict(), started, commit, complete=level == self.last_level)
+                                   c.to_dict(), started, commit, complete=False)
         if self.trained:
             res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict(),
                                started, commit, complete=True)
