@@ -43,11 +43,16 @@ def _convnet(widths: list[int], fc_in: int) -> list[tuple]:
 
 VGG19_WIDTHS = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                 512, 512, 512, 512, "M", 512, 512, 512, 512]
+# CIFAR VGG-16 with batch norm (13 conv layers; LMC's and You et al.'s VGG-16, as in open_lth's
+# cifar_vgg_16 and network slimming's vgg16): one network shared by the stability and
+# early-bird chapters. Same head as VGG-19: global average pool, one linear layer.
+VGG16_WIDTHS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+VGG_WIDTHS = {"vgg16": VGG16_WIDTHS, "vgg19": VGG19_WIDTHS}
 
 
-def _vgg19() -> list[tuple]:
+def _vgg(widths: list) -> list[tuple]:
     layers, c, i = [], 3, 0
-    for w in VGG19_WIDTHS:
+    for w in widths:
         if w == "M":
             continue
         i += 1
@@ -75,12 +80,14 @@ SPECS: dict[str, list[tuple]] = {
     "conv2": _convnet([64, 64], 16 * 16 * 64),
     "conv4": _convnet([64, 64, 128, 128], 8 * 8 * 128),
     "conv6": _convnet([64, 64, 128, 128, 256, 256], 4 * 4 * 256),
-    "vgg19": _vgg19(),
+    "vgg16": _vgg(VGG16_WIDTHS),
+    "vgg19": _vgg(VGG19_WIDTHS),
     "resnet20": _resnet20(),
 }
 INPUT_SHAPE = {"lenet": (784,), "conv2": (3, 32, 32), "conv4": (3, 32, 32),
-               "conv6": (3, 32, 32), "vgg19": (3, 32, 32), "resnet20": (3, 32, 32)}
-HAS_BN = {"vgg19", "resnet20"}
+               "conv6": (3, 32, 32), "vgg16": (3, 32, 32), "vgg19": (3, 32, 32),
+               "resnet20": (3, 32, 32)}
+HAS_BN = {"vgg16", "vgg19", "resnet20"}
 
 
 def layer_kinds(model: str) -> dict[str, str]:
@@ -197,9 +204,9 @@ def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
                 h = F.max_pool2d(h, 2)
         fcs = [n for n, k, _ in spec if k in ("fc", "output")]
         return _fc_head(p, _from_grouped(h, G), train, dropout, fcs)
-    if model == "vgg19":
+    if model in VGG_WIDTHS:
         h, i = _to_grouped(x), 0
-        for w in VGG19_WIDTHS:
+        for w in VGG_WIDTHS[model]:
             if w == "M":
                 h = F.max_pool2d(h, 2)
                 continue
