@@ -224,3 +224,40 @@ def validate(cfg: Config) -> None:
     if cfg.supermask_weights not in ("init", "signed_constant"):
         raise ConfigError(f"unknown supermask_weights '{cfg.supermask_weights}'; "
                           "choose init or signed_constant")
+
+
+def check_device(device: str) -> None:
+    """``cpu``, ``cuda`` or ``cuda:N`` that this machine has; anything else is a one-line error."""
+    import torch
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"device '{device}' is not available on this machine (no such GPU); use --device cpu")
+    if d.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device '{device}'; use cpu, cuda or cuda:N")
+
+
+def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None, OVERRIDES=None,
+                     **extra) -> None:
+    """First cell of every notebook: papermill parameters of the wrong kind stop the notebook
+    with one clear message instead of running on defaults (or training the wrong thing)."""
+    if PROFILE not in PROFILES:
+        raise ConfigError(f"PROFILE '{PROFILE}' is unknown; pass -p PROFILE with one of {', '.join(PROFILES)}")
+    if not isinstance(SEEDS, list | tuple) or not SEEDS or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in SEEDS):
+        raise ConfigError(f"SEEDS {SEEDS!r} must be a non-empty list of non-negative integers, e.g. -y 'SEEDS: [0, 1]'")
+    if len(set(SEEDS)) != len(SEEDS):
+        raise ConfigError(f"SEEDS {list(SEEDS)} repeats a seed; give each trial once")
+    if not isinstance(DEVICE, str):
+        raise ConfigError(f"DEVICE {DEVICE!r} must be a string such as 'cpu' or 'cuda'")
+    check_device(DEVICE)
+    if RESULTS_DIR is not None and not isinstance(RESULTS_DIR, str):
+        raise ConfigError(f"RESULTS_DIR {RESULTS_DIR!r} must be a folder name (a string)")
+    if OVERRIDES is not None:
+        if not isinstance(OVERRIDES, dict):
+            raise ConfigError(f"OVERRIDES {OVERRIDES!r} must be a mapping of config fields to values")
+        bad = [k for k in OVERRIDES if k not in Config.__dataclass_fields__]
+        if bad:
+            raise ConfigError(f"OVERRIDES names unknown config field '{bad[0]}'; see `python -m lthrepro list -v`")
