@@ -55,7 +55,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     from . import lottery
     cfg = build_config(a)
     root = Path(a.results) if a.results else None
-    d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group)
+    d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group, force=a.force)
     print(f"results: {d}")
     print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
     return 0
@@ -74,12 +74,24 @@ def cmd_list(a: argparse.Namespace) -> int:
     root = results.results_root()
     runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.exists() else []
     if runs:
-        print(f"results in {root}:")
+        from . import numerics
+        print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
+        fp = numerics.fingerprint("cpu")
         for d in runs:
             n = max(0, len((d / "summary.csv").read_text().splitlines()) - 1) if (d / "summary.csv").exists() else 0
             prof = results.read_json(d / "config.json")["config"]["profile"]
-            print(f"  {d.name:<28} {prof:<7} {n} runs")
+            print(f"  {d.name:<28} {prof:<7} {n:>4} runs  reproduces: {numerics.reproduces(d, fp)}")
     return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from . import results, verify
+    d = Path(a.result)
+    if not d.exists() and not d.is_absolute():
+        d = results.results_root() / a.result
+    ok, report = verify.verify(d, a.levels, a.device)
+    print(report)
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--group", type=int, default=None, help="max runs trained together")
     r.add_argument("--results", default=None, help="results root (default: ./results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("--force", action="store_true",
+                   help="extend a results folder trained under other numerics (the mix is recorded)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_run)
@@ -103,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
     ls.set_defaults(fn=cmd_list)
+    v = sub.add_parser("verify", help="retrain levels of a committed result and compare every metric")
+    v.add_argument("result", help="a results folder, e.g. lenet-19262789 or results/lenet-19262789")
+    v.add_argument("--levels", default="0", help="a level, a range such as 0-1, or all (default 0)")
+    v.add_argument("--device", default="cpu")
+    v.set_defaults(fn=cmd_verify)
     for extra in ("notebooks", "bench"):  # registered by their modules when present
         try:
             mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",

@@ -91,6 +91,12 @@ def config_hash(cfg: Config) -> str:
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
+def derive_seed(*parts) -> int:
+    """Stable seed from a tuple of parts, e.g. ("reinit", trial, rep, level): a control's init or
+    a run's noise must not collide with a trial's, and must not depend on the run's group."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
 def run_name(cfg: Config) -> str:
     """Results folder name: preset + short config hash."""
     return f"{cfg.preset}-{config_hash(cfg)}"
@@ -128,8 +134,10 @@ VARIANTS: dict[str, dict] = {
     "lr0.01": {"lr": 0.01},
     "warmup10k": {"warmup": 10_000},
     "lr0.03-warmup20k": {"lr": 0.03, "warmup": 20_000},
-    "dropout": {"dropout": 0.5},  # iterations tripled: see apply_profile
+    "dropout": {"dropout": 0.5},  # iterations tripled and per-network rate: see make_config
 }
+# LTH App. H.5 / Fig. 6 caption: with dropout, Adam at 3e-4 (Conv-2), 2e-4 (Conv-4, Conv-6).
+DROPOUT_LR = {"conv2": 3e-4, "conv4": 2e-4, "conv6": 2e-4}
 
 
 def _scale(cfg: Config, factor: float) -> dict:
@@ -166,8 +174,14 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}")
         changes = dict(VARIANTS[variant])
-        if variant == "dropout":  # App. H.5: dropout runs train three times as long
-            changes["iterations"] = cfg.iterations * 3
+        if variant == "dropout":  # App. H.5: three times as long, at the paper's dropout rate
+            if preset not in DROPOUT_LR:
+                raise ConfigError(f"the dropout variant is defined for {', '.join(DROPOUT_LR)} (LTH App. H.5), "
+                                  f"not '{preset}'; use --set dropout=0.5 for a dropout run of your own")
+            changes.update(iterations=cfg.iterations * 3, lr=DROPOUT_LR[preset])
+        elif variant in ("lr0.01", "warmup10k", "lr0.03-warmup20k") and cfg.optimizer != "sgd":
+            raise ConfigError(f"variant '{variant}' belongs to the SGD networks (vgg19, resnet18, LTH §4), "
+                              f"not '{preset}'; use --set lr=... or --set warmup=... instead")
         cfg = dataclasses.replace(cfg, preset=f"{preset}-{variant}", **changes)
     cfg = dataclasses.replace(cfg, profile=profile)
     if profile == "budget":

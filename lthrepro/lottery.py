@@ -15,27 +15,21 @@ skipped when the runner is started again; a killed run resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from . import actions, models, pruning
+from . import actions, models, numerics, pruning
 from . import data as data_mod
 from . import results as res
-from .config import Config, config_hash, run_name
+from .config import Config, config_hash, derive_seed, run_name
 from .train import Member, train_group
 
 
 class NoTrainError(RuntimeError):
     """Raised under LTHREPRO_NO_TRAIN=1 when results are missing (CI must not train)."""
-
-
-def derive_seed(*parts) -> int:
-    """Stable seed from a tuple of parts (a control's init must not collide with a trial's)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
 
 
 def run_dir(cfg: Config, root: Path | None = None) -> Path:
@@ -57,7 +51,7 @@ class Runner:
 
     def __init__(self, cfg: Config, device: str = "cpu", root: Path | None = None,
                  data: data_mod.Data | None = None, max_group: int | None = None,
-                 progress: bool = False, dtype: torch.dtype = torch.float32):
+                 progress: bool = False, dtype: torch.dtype = torch.float32, force: bool = False):
         self.cfg, self.device, self.dtype = cfg, torch.device(device), dtype
         self.dir = run_dir(cfg, root)
         self.kinds = models.layer_kinds(cfg.model)
@@ -68,6 +62,8 @@ class Runner:
         self.max_group = max_group or _max_group(cfg, self.device)
         self.progress = progress
         self.trained = 0
+        self.force = force  # extend a folder trained under other numerics (recorded)
+        self.fingerprint: dict | None = None  # today's numerics, computed before the first training
 
     # --------------------------------------------------------------------------- data
     @property
@@ -89,6 +85,18 @@ class Runner:
         t = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, 0), "rewind")
         return t["params"], t["state"]
 
+    def _reference(self, seed: int) -> dict:
+        """The "initial" weights that mask criteria and mask-0 actions compare with (Zhou et
+        al. read θ0): the rewind point θk when rewinding, since survivors restart there."""
+        return self._start(seed)[0] if self.cfg.rewind else self.theta0(seed)
+
+    @staticmethod
+    def data_seed(seed: int, kind: str, rep: int) -> int:
+        """Data order (and augmentation draws) of a run. Repetition r ≥ 1 of a control gets an
+        order of its own, so repetitions are independent samples of SGD noise (LTH §2's three
+        reinits per trial); the trial and repetition 0 keep the trial's order (issue 10)."""
+        return seed if rep == 0 else derive_seed("data", seed, kind, rep)
+
     def _member(self, seed: int, mask: dict, theta: dict, state, rep: int, level: int,
                 kind: str) -> Member:
         init, fixed = theta, None
@@ -98,10 +106,10 @@ class Runner:
             if self.cfg.mask0 != "zero":
                 final0 = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, level - 1),
                                           "final")["params"]
-            init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self.theta0(seed),
+            init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self._reference(seed),
                                         final0, mask, self.std, gen)
-        return Member(init=init, mask=mask, data_seed=seed, fixed=fixed, state=state,
-                      tag=f"{kind}/s{seed}r{rep}/{level}")
+        return Member(init=init, mask=mask, data_seed=self.data_seed(seed, kind, rep), fixed=fixed,
+                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}")
 
     def _imp_mask(self, seed: int, level: int) -> dict:
         if level == 0:
@@ -110,7 +118,7 @@ class Runner:
         final = res.load_tensors(prev, "final")["params"]
         gen = torch.Generator().manual_seed(derive_seed("criterion", seed, level))
         mask = res.load_tensors(prev, "mask")
-        sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen, mask)
+        sc = pruning.scores(self.cfg.criterion, self._reference(seed), final, self.names, gen, mask)
         return pruning.prune(sc, mask, self.kinds, self.rates, self.cfg.scope)
 
     def _needed(self, seed: int, level: int) -> bool:
@@ -149,15 +157,16 @@ class Runner:
                         continue
                     mask = mask if mask is not None else self._imp_mask(s, level)
                     theta, state = self._start(s)
-                    if kind == "reinit":  # fresh init from the same distribution (LTH §2)
+                    if kind == "reinit":  # fresh init from the same distribution (LTH §2),
+                        # with fresh batch-norm statistics too (not θk's, under rewinding)
                         theta = models.init_params(c.model, derive_seed("reinit", s, r, level))
-                        m = mask
+                        state, m = None, mask
                     elif kind == "random":
                         g = torch.Generator().manual_seed(derive_seed("random", s, r, level))
                         m = pruning.random_like(mask, g)
                     else:  # one-shot from the trained dense network of this trial
                         d0 = res.member_dir(self.dir, "imp", s, 0, 0)
-                        sc = pruning.scores(c.criterion, self.theta0(s),
+                        sc = pruning.scores(c.criterion, self._reference(s),
                                             res.load_tensors(d0, "final")["params"], self.names)
                         m = pruning.prune(sc, pruning.full_mask(theta, self.names), self.kinds,
                                           self.rates, c.scope, levels=level)
@@ -171,6 +180,9 @@ class Runner:
         if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
             raise NoTrainError(f"{self.dir.name}: level {level} has {len(todo)} unfinished runs "
                                "and LTHREPRO_NO_TRAIN=1; run `python -m lthrepro run` first")
+        if todo and self.fingerprint is None:  # issue 11: never mix numerics in one folder
+            self.fingerprint = numerics.fingerprint(str(self.device))
+            numerics.check_extend(self.dir, self.fingerprint, self.force)
         if todo:  # load (and verify) the data before anything is written
             self.write_config()
         return todo
@@ -242,14 +254,15 @@ class Runner:
         c = self.cfg
         res.check_writable(self.dir.parent)
         started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
-        commit = res.git_commit()  # the code that runs, not HEAD when the run ends
+        commit, clean = res.git_commit(), res.tree_clean()  # the code that runs, at the start
         for level in range(self.last_level + 1):
             if self.run_level(level):  # recorded after every level: a killed run keeps it
                 res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                                   c.to_dict(), started, commit, complete=False)
+                                   c.to_dict(), started, commit, complete=False,
+                                   numerics=self.fingerprint, clean=clean)
         if self.trained:
             res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict(),
-                               started, commit, complete=True)
+                               started, commit, complete=True, numerics=self.fingerprint, clean=clean)
         res.write_summary(self.dir)
         return self.dir
 
@@ -296,6 +309,9 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
                     dst = res.member_dir(r.dir, "imp", s, 0, 0)
                     if res.is_done(dst, need_tensors=True):
                         continue
+                    if r.fingerprint is None:  # the copy carries the lead's numerics
+                        r.fingerprint = lead.fingerprint or numerics.fingerprint(str(r.device))
+                        numerics.check_extend(r.dir, r.fingerprint, r.force)
                     r.write_config()
                     if dst.exists():
                         shutil.rmtree(dst)
@@ -311,5 +327,6 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
                 r.save(level, [it], [o])
     for r in runners:
         if r.trained:
-            res.add_provenance(r.dir, str(r.device), time.time() - t0, r.trained, r.cfg.to_dict())
+            res.add_provenance(r.dir, str(r.device), time.time() - t0, r.trained, r.cfg.to_dict(),
+                               numerics=r.fingerprint, clean=res.tree_clean())
         res.write_summary(r.dir)

@@ -180,21 +180,35 @@ def _from_grouped(x: Tensor, G: int) -> Tensor:  # [B, G*C, H, W] -> [G, B, C*H*
     return x.reshape(B, G, -1).transpose(0, 1)
 
 
-def _fc_head(p: dict, x: Tensor, train: bool, dropout: float, names: list[str]) -> Tensor:
+def dropout_(x: Tensor, rate: float, noise: list[torch.Generator] | None) -> Tensor:
+    """Inverted dropout of ``x [G, B, ...]`` with member g's mask drawn from ``noise[g]`` alone,
+    so a run's noise does not depend on its group or position in it (issue 10). Without
+    ``noise`` the global RNG is used (direct calls only; the engine always passes generators)."""
+    if noise is None:
+        return F.dropout(x, rate, training=True)
+    keep = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device, dtype=x.dtype)
+                        for g in noise]) >= rate
+    return x * keep / (1 - rate)
+
+
+def _fc_head(p: dict, x: Tensor, train: bool, dropout: float, names: list[str],
+             noise: list[torch.Generator] | None = None) -> Tensor:
     for n in names[:-1]:
         x = F.relu(_linear(p, n, x))
-        if dropout > 0:  # LTH App. H.5: dropout on the fully connected layers
-            x = F.dropout(x, dropout, training=train)
+        if dropout > 0 and train:  # LTH App. H.5: dropout on the fully connected layers
+            x = dropout_(x, dropout, noise)
     return _linear(p, names[-1], x)
 
 
 def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
-            train: bool = False, dropout: float = 0.0) -> Tensor:
-    """Logits ``[G, B, 10]`` for inputs ``x [G, B, *INPUT_SHAPE]`` (member g sees x[g])."""
+            train: bool = False, dropout: float = 0.0,
+            noise: list[torch.Generator] | None = None) -> Tensor:
+    """Logits ``[G, B, 10]`` for inputs ``x [G, B, *INPUT_SHAPE]`` (member g sees x[g]);
+    ``noise[g]`` is member g's generator for dropout."""
     G = x.shape[0]
     spec = SPECS[model]
     if model == "lenet":
-        return _fc_head(p, x.flatten(2), train, dropout, [n for n, _, _ in spec])
+        return _fc_head(p, x.flatten(2), train, dropout, [n for n, _, _ in spec], noise)
     if model.startswith("conv"):
         h = _to_grouped(x)
         convs = [n for n, k, _ in spec if k == "conv"]
@@ -203,7 +217,7 @@ def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
             if i % 2 == 1:
                 h = F.max_pool2d(h, 2)
         fcs = [n for n, k, _ in spec if k in ("fc", "output")]
-        return _fc_head(p, _from_grouped(h, G), train, dropout, fcs)
+        return _fc_head(p, _from_grouped(h, G), train, dropout, fcs, noise)
     if model in VGG_WIDTHS:
         h, i = _to_grouped(x), 0
         for w in VGG_WIDTHS[model]:

@@ -110,6 +110,18 @@ def git_commit() -> str:
         return "unknown"
 
 
+def tree_clean() -> bool | None:
+    """Is the code that runs committed? No uncommitted change (tracked or new) under lthrepro/
+    or in the install files; results/ and book/ are outputs and do not count. None: no git."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain", "--", "lthrepro", "pyproject.toml",
+                            "requirements.txt"], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent.parent, timeout=10)
+    except Exception:  # noqa: BLE001
+        return None
+    return None if r.returncode else not r.stdout.strip()
+
+
 def device_name(device: str | torch.device) -> str:
     d = torch.device(device)
     if d.type == "cuda":
@@ -118,7 +130,8 @@ def device_name(device: str | torch.device) -> str:
 
 
 def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg: dict,
-                   started: str | None = None, commit: str | None = None, complete: bool = True) -> None:
+                   started: str | None = None, commit: str | None = None, complete: bool = True,
+                   numerics: dict | None = None, clean: bool | None = None) -> None:
     """Record one session (who ran what, where, when, how long) in provenance.json. A session
     identified by ``started`` is updated in place, so a runner can record after every level and
     a killed run still leaves its provenance."""
@@ -132,6 +145,10 @@ def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg
         "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]}
     if started:
         entry.update(started=started, complete=complete)
+    if numerics:  # issue 11: the numerics fingerprint and platform the session trained under
+        entry.update(numerics=numerics, platform=numerics.get("platform"))
+    if clean is not None:
+        entry["tree_clean"] = clean
     prov["sessions"] = [s for s in prov["sessions"] if not started or s.get("started") != started]
     prov["sessions"].append(entry)
     write_json(path, prov)
@@ -201,6 +218,11 @@ def load_summary(run_dir: Path, cfg=None):
         keep = [(k, s, r, lv) in want for k, s, r, lv in zip(df.kind, df.seed, df.rep, df.level)]
         df = df[keep].reset_index(drop=True)
     df["pm"] = 100.0 * df["density"]
+    # The schedule each run was cut at, so claims about early stopping can tell when the
+    # schedule, not the network, bounds them (paper.LATE_STOP).
+    cfile = Path(run_dir) / "config.json"
+    df["iterations"] = cfg.iterations if cfg is not None else \
+        (read_json(cfile)["config"]["iterations"] if cfile.exists() else float("nan"))
     return df
 
 

@@ -27,8 +27,9 @@ import torch
 
 from . import actions, models, pruning
 from . import results as res
-from .config import Config, make_config, run_name
+from .config import Config, derive_seed, make_config, run_name
 from .lottery import Runner, run_many
+from .pruning import masked_weights, sample_mask
 from .train import Member, evaluate
 
 Tensor = torch.Tensor
@@ -95,8 +96,9 @@ def signed_constant(theta: dict[str, Tensor], names: list[str], std: dict[str, f
 
 def untrained(runner: Runner, criteria: list[str], levels: list[int],
               weights: tuple[str, ...] = ("init", "signed_constant")) -> list[dict]:
-    """Test accuracy of θ0 (or its signed constant) under one-shot masks of each criterion from
-    the runner's trained dense level 0, at the density of ``levels`` IMP rounds. No training."""
+    """Validation and test accuracy of θ0 (or its signed constant) under one-shot masks of each
+    criterion from the runner's trained dense level 0, at the density of ``levels`` IMP rounds.
+    No training."""
     rows, data, dev = [], runner.data, runner.device
     for s in runner.cfg.seeds:
         theta0 = runner.theta0(s)
@@ -116,10 +118,12 @@ def untrained(runner: Runner, criteria: list[str], levels: list[int],
         for i in range(0, len(nets), 32):
             p = {k: v.to(dev) for k, v in models.stack(nets[i: i + 32]).items()}
             sg = {k: v.expand(len(nets[i: i + 32]), *v.shape).to(dev) for k, v in st.items()}
+            # Validation accuracy chooses a density (paper.untrained_best); test only reports.
+            _, vacc = evaluate(runner.cfg.model, p, sg, data.x_val.to(dev), data.y_val.to(dev))
             _, acc = evaluate(runner.cfg.model, p, sg, data.x_test.to(dev), data.y_test.to(dev))
-            for (c, n, w, d), a in zip(keys[i: i + 32], acc.tolist(), strict=True):
+            for (c, n, w, d), v, a in zip(keys[i: i + 32], vacc.tolist(), acc.tolist(), strict=True):
                 rows.append({"seed": s, "criterion": c, "weights": w, "level": n,
-                             "density": round(d, 6), "test_acc": round(a, 6)})
+                             "density": round(d, 6), "val_acc": round(v, 6), "test_acc": round(a, 6)})
     return rows
 
 
@@ -145,31 +149,6 @@ class MaskMember(Member):
 
     frozen: dict[str, Tensor] | None = None
     dwr: bool = False
-
-
-def sample_mask(scores: Tensor, train: bool = True) -> Tensor:
-    """Bernoulli(sigmoid(s)) with a straight-through gradient: forward the 0/1 sample, backward
-    as if it were sigmoid(s) (Zhou et al. §5.3), so d mask / d s = sigmoid'(s)."""
-    prob = torch.sigmoid(scores)
-    m = torch.bernoulli(prob.detach())
-    return prob + (m - prob).detach() if train else m
-
-
-def masked_weights(scores: dict, frozen: dict, names: list[str], dwr: Tensor,
-                   train: bool = True, mask_fn=sample_mask) -> dict:
-    """The weights the network uses: frozen * mask per prunable layer (group axis first); with
-    DWR the layer is scaled by (weights in layer) / (ones in its mask), per member."""
-    out = {}
-    for k, w in frozen.items():
-        if k not in names:
-            out[k] = w  # biases stay at their (zero) init: the reference code masks them too
-            continue
-        m = mask_fn(scores[k], train)
-        n = m[0].numel()
-        ones = m.detach().flatten(1).sum(1).clamp_min(1.0)
-        scale = torch.where(dwr, n / ones, torch.ones_like(ones)).view(-1, *[1] * (m.dim() - 1))
-        out[k] = w * m * scale
-    return out
 
 
 class LearnedSupermaskRunner(Runner):
@@ -200,7 +179,7 @@ class LearnedSupermaskRunner(Runner):
         dev, dt = self.device, self.dtype
         frozen = {k: v.to(dev, dt) for k, v in models.stack([m.frozen for m in members]).items()}
         dwr = torch.tensor([m.dwr for m in members], device=dev)
-        return lambda q, train: masked_weights(q, frozen, self.names, dwr, train)
+        return lambda q, train, noise: masked_weights(q, frozen, self.names, dwr, train, noise=noise)
 
     def extra_metrics(self, member: MaskMember, result) -> dict:
         sc = {k: v.unsqueeze(0).to(self.device, self.dtype) for k, v in result.final.items()}
@@ -208,12 +187,11 @@ class LearnedSupermaskRunner(Runner):
         dwr = torch.tensor([member.dwr], device=self.device)
         x, y = self.data.x_test.to(self.device, self.dtype), self.data.y_test.to(self.device)
         st = {k: v.unsqueeze(0).to(self.device) for k, v in result.state.items()}
-        g = torch.random.fork_rng()
-        with g:
-            torch.manual_seed(member.data_seed)
-            accs = [float(evaluate(self.cfg.model, masked_weights(sc, fr, self.names, dwr, False),
-                                   st, x, y)[1][0]) for _ in range(10)]
-        thr = masked_weights(sc, fr, self.names, dwr, False, lambda s, t: (s > 0).to(s.dtype))
+        # The 10 final draws come from a generator of this run's own (never the global RNG).
+        gen = [torch.Generator(device=self.device).manual_seed(derive_seed("eval", member.noise_seed))]
+        accs = [float(evaluate(self.cfg.model, masked_weights(sc, fr, self.names, dwr, False, noise=gen),
+                               st, x, y)[1][0]) for _ in range(10)]
+        thr = masked_weights(sc, fr, self.names, dwr, False, lambda s, t, n: (s > 0).to(s.dtype))
         probs = {k: torch.sigmoid(v) for k, v in result.final.items() if k in self.names}
         return {"mask_eval": "sampled", "sampled10_test_acc": sum(accs) / len(accs),
                 "sampled10_test_acc_min": min(accs), "sampled10_test_acc_max": max(accs),

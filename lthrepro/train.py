@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from . import data as data_mod
 from . import models
-from .config import Config
+from .config import Config, derive_seed
 
 Tensor = torch.Tensor
 
@@ -36,7 +36,18 @@ class Member:
     data_seed: int  # data order and augmentation draws
     fixed: dict[str, Tensor] | None = None  # values held by pruned weights (None = zero)
     state: dict[str, Tensor] | None = None  # batch-norm running statistics at the start
-    tag: str = ""
+    tag: str = ""  # the run's identity, e.g. "imp/s0r0/3" (kind/trial+rep/level)
+
+    @property
+    def noise_seed(self) -> int:
+        """Seed of this run's own generator for dropout and Bernoulli-mask noise: a function of
+        the run's trial and identity only, never of its group, position or a resume (issue 10)."""
+        return derive_seed("noise", int(self.data_seed), self.tag)
+
+
+def noise_generators(members: list[Member], device: torch.device) -> list[torch.Generator]:
+    """One generator per member, on the device where the noise is drawn."""
+    return [torch.Generator(device=device).manual_seed(m.noise_seed) for m in members]
 
 
 @dataclass
@@ -109,12 +120,13 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
                 snapshot_at: int | None = None, dtype: torch.dtype = torch.float32,
                 progress: Callable[[int, Tensor], None] | None = None,
                 train_acc: bool = True,
-                weights_fn: Callable[[dict, bool], dict] | None = None) -> list[Result]:
+                weights_fn: Callable[[dict, bool, list], dict] | None = None) -> list[Result]:
     """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``.
 
-    ``weights_fn(trained, train) -> weights the network uses`` reparameterises the network
-    (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores); None = identity."""
-    wf = weights_fn or (lambda q, train: q)
+    ``weights_fn(trained, train, noise) -> weights the network uses`` reparameterises the network
+    (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores; ``noise`` holds each
+    member's generator for its Bernoulli draws); None = identity."""
+    wf = weights_fn or (lambda q, train, noise: q)
     G, model = len(members), cfg.model
     dev = torch.device(device)
     p = {k: v.to(dev, dtype).requires_grad_(True)
@@ -142,8 +154,9 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     xtr, ytr = data.x_train.to(dev, dtype), data.y_train.to(dev)
     xva, yva = data.x_val.to(dev, dtype), data.y_val.to(dev)
     xte, yte = data.x_test.to(dev, dtype), data.y_test.to(dev)
-    # The data order continues through the skipped iterations, as if trained from 0 (rewind).
-    torch.manual_seed(hash(tuple(m.data_seed for m in members)) % 2**31)  # dropout noise
+    # Dropout and Bernoulli-mask noise: each member's own generator (the global RNG is never
+    # touched). The data order continues through the skipped iterations, as if trained from 0.
+    noise = noise_generators(members, dev)
     evals = [i for i in range(0, cfg.iterations + 1, cfg.eval_every) if i >= start]
     if evals[-1] != cfg.iterations:
         evals.append(cfg.iterations)
@@ -153,7 +166,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     steps, it_in_epoch, idx, aug = 0, 0, None, None
 
     def record(j: int) -> None:
-        p_ = wf({k: v.detach() for k, v in p.items()}, False)
+        p_ = wf({k: v.detach() for k, v in p.items()}, False, noise)
         curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva, chunk)
         curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte, chunk)
         curves[4, :, j] = run_loss / max(run_n, 1)
@@ -183,7 +196,8 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
             a = aug[:, :, it_in_epoch * cfg.batch_size:(it_in_epoch + 1) * cfg.batch_size]
             xb = data_mod.augment(xb.flatten(0, 1), a[:, 0].flatten(), a[:, 1].flatten(),
                                   a[:, 2].flatten().bool()).view_as(xb)
-        out = models.forward(model, wf(p, True), st, xb, train=True, dropout=cfg.dropout)
+        out = models.forward(model, wf(p, True, noise), st, xb, train=True, dropout=cfg.dropout,
+                             noise=noise)
         per = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(G, -1).mean(1)
         # set_to_none: backward writes fresh gradients instead of zero-fill + accumulate (the
         # same values; two passes over the weights fewer per step).
@@ -203,7 +217,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
         it, it_in_epoch = it + 1, it_in_epoch + 1
 
     curves = curves.cpu()
-    tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False), st, xtr, ytr, chunk)[1].cpu() \
+    tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False, noise), st, xtr, ytr, chunk)[1].cpu() \
         if train_acc else torch.full((G,), math.nan)
     extra = {"peak_device_bytes": torch.cuda.max_memory_allocated(dev)} if dev.type == "cuda" else {}
     results = []

@@ -42,6 +42,11 @@ def test_presets_follow_lth_figure_2():
     r = C.PRESETS["resnet18"]
     assert (r.model, r.iterations, r.batch_size, r.milestones) == ("resnet20", 30_000, 128, (20_000, 25_000))
     assert C.make_config("conv4", variant="dropout").iterations == 75_000  # App. H.5
+    # App. H.5 / Fig. 6 caption: Adam at 3e-4 / 2e-4 / 2e-4 with dropout (not Fig. 5's rates)
+    assert [C.make_config(n, "paper", "dropout").lr for n in ("conv2", "conv4", "conv6")] == [3e-4, 2e-4, 2e-4]
+    assert [C.make_config(n, "paper").lr for n in ("conv2", "conv4", "conv6")] == [2e-4, 3e-4, 3e-4]
+    with pytest.raises(C.ConfigError, match="dropout variant is defined for"):
+        C.make_config("lenet", variant="dropout")
     w = C.make_config("resnet18", variant="lr0.03-warmup20k")
     assert (w.lr, w.warmup) == (0.03, 20_000)
 
