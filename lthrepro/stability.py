@@ -126,6 +126,12 @@ def check(cfg: Config, spec: Spec) -> None:
         raise ConfigError("alphas must be >= 2, train_subset >= 1 and at least one seed given")
 
 
+def pair_keys(s: Spec) -> list[tuple[str, int, int, int]]:
+    """(kind, seed, k, level) of every pair ``s`` asks for."""
+    dense = [("dense", sd, k, 0) for k in s.ks for sd in s.seeds]
+    return dense + [(m, sd, k, lv) for k in s.chain_ks for lv in s.levels for m in s.kinds for sd in s.seeds]
+
+
 def run_name(cfg: Config, spec: Spec) -> str:
     blob = json.dumps([config_hash(cfg), spec.alphas, spec.train_subset]).encode()
     return f"stability-{cfg.preset}-{hashlib.sha256(blob).hexdigest()[:8]}"
@@ -171,10 +177,7 @@ class Experiment:
         return self.dir / "pairs" / kind / f"s{seed}" / f"k{k:06d}" / f"level{level:02d}"
 
     def pairs(self) -> list[tuple[str, int, int, int]]:
-        s = self.spec
-        dense = [("dense", sd, k, 0) for k in s.ks for sd in s.seeds]
-        sparse = [(m, sd, k, lv) for k in s.chain_ks for lv in s.levels for m in s.kinds for sd in s.seeds]
-        return dense + sparse
+        return pair_keys(self.spec)
 
     def todo(self) -> list[tuple[str, int, int, int]]:
         return [p for p in self.pairs() if not (self.pair_dir(*p) / "metrics.json").exists()]
