@@ -129,6 +129,24 @@ PRESETS: dict[str, Config] = {
                        scope="global", rates=(("conv", 0.2),), reinits=1),
 }
 
+
+def _lmc(model: str) -> Config:
+    """LMC's standard CIFAR protocol as far as it is known: open_lth's defaults (C-tagged in
+    followup-numbers.md §1; LMC's Table 1 itself is unverified): SGD momentum 0.9, lr 0.1,
+    160 epochs of batch 128 (62,500 iterations of open_lth's 50K-image epochs; we hold 5,000
+    images out for validation as everywhere), x0.1 at epochs 80 and 120, weight decay 1e-4,
+    crop + flip, global pruning of 20% of the conv weights per level (fc/output not pruned)."""
+    return Config(preset=f"{model}_lmc", model=model, dataset="cifar10", optimizer="sgd", lr=0.1,
+                  momentum=0.9, weight_decay=1e-4, batch_size=128, iterations=62_500,
+                  milestones=(31_250, 46_875), augment=True, scope="global",
+                  rates=(("conv", 0.2),), reinits=1)
+
+
+# Frankle et al. 2020 (LMC): the networks of the stability chapter (stability.py), beside LTH's.
+# The VGG-16 is the one network the early-bird chapter shares (models.VGG16_WIDTHS).
+PRESETS["resnet20_lmc"] = _lmc("resnet20")
+PRESETS["vgg16_lmc"] = _lmc("vgg16")
+
 # Variants the paper runs on top of a preset (LTH §4 Figs. 7-8, App. H.5).
 VARIANTS: dict[str, dict] = {
     "lr0.01": {"lr": 0.01},
@@ -159,6 +177,10 @@ BUDGET: dict[str, dict] = {
     "conv6": {"factor": 0.25, "levels": 12, "seeds": (0, 1), "reinits": 1},
     "vgg19": {"factor": 0.1, "levels": 10, "seeds": (0,), "reinits": 1},
     "resnet18": {"factor": 0.25, "levels": 10, "seeds": (0,), "reinits": 1},
+    # LMC presets: the full schedule (rewind points are in iterations), one seed; the stability
+    # chapter sets its own levels (stability.SPECS).
+    "resnet20_lmc": {"factor": 1.0, "levels": 8, "seeds": (0,), "reinits": 1},
+    "vgg16_lmc": {"factor": 1.0, "levels": 12, "seeds": (0,), "reinits": 1},
 }
 
 
@@ -190,7 +212,7 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
     elif profile == "smoke":
         # Seconds on a CPU: a data subset, a few iterations, 3 levels, one seed. VGG-19 and
         # ResNet get even less (a VGG-19 step costs ~1 s on 2 CPU cores).
-        big = cfg.model in ("vgg19", "resnet20")
+        big = cfg.model in ("vgg16", "vgg19", "resnet20")
         it = 20 if big else 120
         cfg = dataclasses.replace(cfg, iterations=it, milestones=tuple(
             int(it * m / cfg.iterations) for m in cfg.milestones),

@@ -163,11 +163,11 @@ def _conv(p: dict, name: str, x: Tensor, G: int, padding: int = 1, stride: int =
                     stride=stride, padding=padding, groups=G)
 
 
-def _bn(p: dict, st: dict, name: str, x: Tensor, train: bool) -> Tensor:
+def _bn(p: dict, st: dict, name: str, x: Tensor, train: bool, momentum: float = 0.1) -> Tensor:
     # Channels are [G*C]: per-channel statistics are exactly per-member statistics.
     return F.batch_norm(x, st[f"{name}.mean"].view(-1), st[f"{name}.var"].view(-1),
                         p[f"{name}.weight"].flatten(), p[f"{name}.bias"].flatten(),
-                        training=train, momentum=0.1, eps=1e-5)
+                        training=train, momentum=momentum, eps=1e-5)
 
 
 def _to_grouped(x: Tensor) -> Tensor:  # [G, B, C, H, W] -> [B, G*C, H, W]
@@ -202,9 +202,12 @@ def _fc_head(p: dict, x: Tensor, train: bool, dropout: float, names: list[str],
 
 def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
             train: bool = False, dropout: float = 0.0,
-            noise: list[torch.Generator] | None = None) -> Tensor:
+            noise: list[torch.Generator] | None = None, bn_momentum: float = 0.1) -> Tensor:
     """Logits ``[G, B, 10]`` for inputs ``x [G, B, *INPUT_SHAPE]`` (member g sees x[g]);
-    ``noise[g]`` is member g's generator for dropout."""
+    ``noise[g]`` is member g's generator for dropout. ``bn_momentum`` 1/i on the i-th batch
+    makes the running statistics an exact average (the recomputation along an interpolation
+    path, stability.py)."""
+    mo = bn_momentum
     G = x.shape[0]
     spec = SPECS[model]
     if model == "lenet":
@@ -225,19 +228,19 @@ def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
                 h = F.max_pool2d(h, 2)
                 continue
             i += 1
-            h = F.relu(_bn(p, st, f"bn{i}", _conv(p, f"conv{i}", h, G), train))
+            h = F.relu(_bn(p, st, f"bn{i}", _conv(p, f"conv{i}", h, G), train, mo))
         h = F.adaptive_avg_pool2d(h, 1)
         return _linear(p, "out", _from_grouped(h, G))
     if model == "resnet20":
-        h = F.relu(_bn(p, st, "bn0", _conv(p, "conv0", _to_grouped(x), G), train))
+        h = F.relu(_bn(p, st, "bn0", _conv(p, "conv0", _to_grouped(x), G), train, mo))
         for s in range(3):
             for b in range(3):
                 q = f"s{s}b{b}"
                 stride = 2 if s > 0 and b == 0 else 1
-                o = F.relu(_bn(p, st, f"{q}.bn1", _conv(p, f"{q}.conv1", h, G, 1, stride), train))
-                o = _bn(p, st, f"{q}.bn2", _conv(p, f"{q}.conv2", o, G), train)
+                o = F.relu(_bn(p, st, f"{q}.bn1", _conv(p, f"{q}.conv1", h, G, 1, stride), train, mo))
+                o = _bn(p, st, f"{q}.bn2", _conv(p, f"{q}.conv2", o, G), train, mo)
                 if f"{q}.short.weight" in p:
-                    h = _bn(p, st, f"{q}.bnshort", _conv(p, f"{q}.short", h, G, 0, stride), train)
+                    h = _bn(p, st, f"{q}.bnshort", _conv(p, f"{q}.short", h, G, 0, stride), train, mo)
                 h = F.relu(o + h)
         h = F.adaptive_avg_pool2d(h, 1)
         return _linear(p, "out", _from_grouped(h, G))

@@ -72,7 +72,7 @@ def golden_run(device: str = "cpu") -> dict:
 
 def _golden(device: str) -> dict:
     out: dict[str, dict] = {}
-    mnist = data_mod.load("mnist", val_size=1000, train_limit=6000, test_limit=2000)
+    mnist = data_mod.load("mnist", val_size=1000, train_limit=6000, test_limit=2000, download=False)
     keep = ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss", "early_stop_iter", "final_train_acc")
 
     def put(name: str, r: train.Result) -> None:
@@ -97,7 +97,8 @@ def _golden(device: str) -> dict:
     try:  # ResNet-20: batch norm, SGD + momentum + weight decay, crop/flip (LTH App. I)
         c = make_config("resnet18", "smoke", iterations=30, eval_every=10, train_limit=400, val_size=200,
                         test_limit=200, batch_size=16, warmup=5, milestones=(20,))
-        cifar = data_mod.load("cifar10", c.val_size, 0, c.train_limit, c.test_limit, input_shape=(3, 32, 32))
+        cifar = data_mod.load("cifar10", c.val_size, 0, c.train_limit, c.test_limit, download=False,
+                              input_shape=(3, 32, 32))
     except data_mod.DataError:
         cifar = None
     if cifar is not None:
@@ -158,6 +159,8 @@ def reproduces(run_dir: Path, fp: dict) -> str:
     rec = recorded(run_dir)
     if not rec:
         return "unknown (no fingerprint recorded)"
+    if _unrecorded_sessions(run_dir):
+        return "mixed (some sessions recorded no fingerprint)"
     if fp["fingerprint"] == "unavailable":
         return "unknown (no data for the golden run here)"
     if len(rec) > 1:
@@ -169,19 +172,21 @@ def reproduces(run_dir: Path, fp: dict) -> str:
     return "no (numerics changed since)"
 
 
+def _unrecorded_sessions(run_dir: Path) -> int:
+    p = Path(run_dir) / "provenance.json"
+    return sum(1 for s in res.read_json(p).get("sessions", []) if not s.get("numerics")) if p.exists() else 0
+
+
 def check_extend(run_dir: Path, fp: dict, force: bool = False) -> None:
-    """Refuse to add runs to a folder whose recorded numerics differ from today's (one line)."""
-    rec = recorded(run_dir)
-    if force or not any(Path(run_dir).glob("*/s*r*/level*/metrics.json")):
-        return
+    """Refuse to add runs to a folder whose recorded numerics fingerprint differs from today's
+    (one line). A folder with no recorded fingerprint (trained before issue 11) cannot be judged
+    and is extended; ``reproduces`` then calls it mixed."""
+    rec = [r for r in recorded(run_dir) if r["fingerprint"] != "unavailable"]
     mine = fp["fingerprint"]
-    if not rec:
-        why = "was trained before numerics fingerprints were recorded"
-    elif any(r["fingerprint"] != mine for r in rec):
-        why = f"was trained under numerics fingerprint {rec[-1]['fingerprint']} ({rec[-1]['platform']}), " \
-              f"today's code gives {mine} ({fp['platform']})"
-    else:
+    if force or mine == "unavailable" or all(r["fingerprint"] == mine for r in rec):
         return
+    why = f"was trained under numerics fingerprint {rec[-1]['fingerprint']} ({rec[-1]['platform']}), " \
+          f"today's code gives {mine} ({fp['platform']})"
     raise res.ResultsError(f"{Path(run_dir).name} {why}; write to a new folder with --results DIR, "
                            "or pass --force to extend it anyway (the mix is recorded in provenance.json)")
 

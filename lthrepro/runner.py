@@ -54,19 +54,27 @@ FIGURES: dict[str, dict] = {
     "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
               "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
 }
+# The stability chapter (LMC / STAB, stability.py): one stability run per page, keyed by preset.
+FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "runs": [], "stability": preset}
+                for name, fam, preset in (("lenet_instability", None, "lenet"), ("lenet_paths", None, "lenet"),
+                                          ("lenet_rewinding", None, "lenet"), ("resnet20", "big", "resnet20_lmc"),
+                                          ("vgg16", "big", "vgg16_lmc"))})
 
 # Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
-SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08")
+SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
 
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True) -> dict:
     """Papermill parameters for one figure under ``profile``."""
     fig = FIGURES[key]
-    preset = fig["runs"][0][0]
     over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
                                               and device == "cpu") else {}
-    seeds = list(cfgmod.make_config(preset, profile).seeds)
+    if fig.get("stability"):
+        from . import stability
+        seeds = list(stability.make(fig["stability"], profile)[1].seeds)
+    else:
+        seeds = list(cfgmod.make_config(fig["runs"][0][0], profile).seeds)
     if results_dir is None:
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
     return {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
@@ -111,6 +119,14 @@ def status_markdown(book: Path = BOOK) -> str:
         params = nbformat.read(nb_path, as_version=4).metadata.get("papermill", {}).get("parameters", {})
         if not params:
             lines.append(f"| {key} | no parameters recorded | | | | | | | |")
+            continue
+        if fig.get("stability"):
+            from . import stability_book
+            d = stability_book.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
+                                      root=params["RESULTS_DIR"], **params["OVERRIDES"])[0]
+            i = stability_book.info(d)
+            lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
+                         f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
             continue
         for cfg in configs(key, params):
             info = results.run_info(results.resolve_root(params["RESULTS_DIR"]) / cfgmod.run_name(cfg))
