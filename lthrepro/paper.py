@@ -330,8 +330,9 @@ def verdict(table: pd.DataFrame, info: dict) -> str:
     nm = h.str.startswith("not measured").sum()
     inc = h.str.startswith("inconclusive").sum()
     failed = "; ".join(table.Claim[fail])
+    cov = f"; {info['coverage']}" if info.get("coverage") else ""
     s = (f"**Verdict ({info['profile']} profile, seeds {info['seeds']}, {info['iterations']:,} "
-         f"iterations per level):** {yes} of {yes + no} checked claims hold")
+         f"iterations per level{cov}):** {yes} of {yes + no} checked claims hold")
     s += f"; {inc} inconclusive at this budget (early stop in the last 20% of the schedule)" if inc else ""
     s += f"; {nm} could not be measured in this run" if nm else ""
     s += f". Not reproduced: {failed}." if no else "."

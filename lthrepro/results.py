@@ -272,4 +272,32 @@ def run_info(run_dir: Path) -> dict:
             "commit": "; ".join(sorted({s["git_commit"] for s in sessions})) or "unknown",
             "wall": f"{sum(s['wall_seconds'] for s in sessions) / 60:.1f} min" if sessions else "unknown",
             "iterations": c["config"]["iterations"], "test_note": c["data"]["test_note"],
-            "n_test": c["data"]["n_test"], "config": c["config"]}
+            "n_test": c["data"]["n_test"], "config": c["config"], "coverage": coverage(run_dir, c["config"])}
+
+
+# The paper's trials and controls per figure family (LTH §2, App. E): 5 trials; 3 random
+# reinits per trial for LeNet/Conv (1 reported for VGG/ResNet, Figs. 7-8); Fig. 1's 10 random
+# sparse networks per density = 2 per trial.
+PAPER_RANDOM_PER_TRIAL = 2
+
+
+def coverage(run_dir: Path, cfg: dict) -> str:
+    """How much of the paper's protocol a result rests on, counted from the runs on disk:
+    e.g. "paper schedule, 2 of 5 trials, 1 of 3 reinits per trial" (issue 15)."""
+    from .config import PRESETS, make_config
+    base = cfg["preset"].split("-")[0]
+    if base not in PRESETS:
+        return ""
+    paper = make_config(base, "paper")
+    full = paper.iterations * (3 if cfg.get("dropout") else 1)
+    it = cfg["iterations"]
+    sched = "paper schedule" if it >= full else f"{it:,} of the paper's {full:,} iterations per level"
+    run_dir = Path(run_dir)
+    seeds = sorted({int(p.name[1:].split("r")[0]) for p in run_dir.glob("imp/s*r*")})
+    parts = [sched, f"{len(seeds)} of {len(paper.seeds)} trials"]
+    for kind, want, label in (("reinit", paper.reinits, "reinits"), ("random", PAPER_RANDOM_PER_TRIAL,
+                                                                      "random-sparse controls")):
+        per = [len(list(run_dir.glob(f"{kind}/s{s}r*"))) for s in seeds]
+        if any(per):
+            parts.append(f"{min(per)} of {want} {label} per trial")
+    return ", ".join(parts)
