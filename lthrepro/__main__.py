@@ -21,6 +21,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
     over = cfgmod.parse_overrides(a.set)
+    for key, given in (("seeds", a.seeds), ("levels", a.levels), ("rates", a.rate)):
+        if given is not None and key in over:
+            raise cfgmod.ConfigError(f"{key} given by both --set and --{key.rstrip('s') if key == 'rates' else key}; "
+                                     "give it once")
     if a.seeds is not None:
         over["seeds"] = tuple(a.seeds)
     if a.levels is not None:

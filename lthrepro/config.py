@@ -330,6 +330,9 @@ def parse_overrides(items: list[str] | None, option: str = "--set") -> dict:
         k = k.strip()
         if k not in Config.__dataclass_fields__:
             raise ConfigError(f"unknown config field '{k}' in {option}; see `python -m lthrepro list -v`")
+        if k in ("preset", "profile"):
+            raise ConfigError(f"{k} is not set with {option}: name it on the command line, "
+                              "e.g. `run lenet --profile budget`")
         try:
             val = ast.literal_eval(v.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):

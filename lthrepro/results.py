@@ -147,6 +147,15 @@ def _own(t: dict | None) -> dict:
     return {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in (t or {}).items()}
 
 
+def save_tensors(path: Path, obj: dict) -> None:
+    """torch.save through memory, then one ordinary write: a full disk raises OSError (torch's
+    own file writer reports it as an opaque RuntimeError)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with open(path, "wb") as f:
+        f.write(buf.getbuffer())
+
+
 def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: dict | None,
                 extra: dict[str, dict] | None = None) -> None:
     """Write one finished run atomically: build it in a sibling temp folder, then rename.
@@ -156,11 +165,11 @@ def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: d
     tmp = tmp_name(d.parent)
     try:
         os.mkdir(tmp, 0o777)
-        torch.save(_own(mask), tmp / "mask.pt")
+        save_tensors(tmp / "mask.pt", _own(mask))
         if final is not None:
-            torch.save({"params": _own(final), "state": _own(state)}, tmp / "final.pt")
+            save_tensors(tmp / "final.pt", {"params": _own(final), "state": _own(state)})
         for name, t in (extra or {}).items():
-            torch.save({"params": _own(t.get("params")), "state": _own(t.get("state"))}, tmp / f"{name}.pt")
+            save_tensors(tmp / f"{name}.pt", {"params": _own(t.get("params")), "state": _own(t.get("state"))})
         with open(tmp / "metrics.json", "w") as f:
             json.dump(metrics, f, indent=1, sort_keys=True)
         if d.is_dir():

@@ -93,6 +93,7 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
     from . import results
     src = SOURCE / FIGURES[key]["file"]
     out = Path(out_dir) / src.name
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     results.check_writable(out.parent, "--out")
     # Executed under a temporary name and renamed on success: a notebook that fails (missing
     # results under --no-train, a bad parameter) never replaces a good page in book/.
@@ -105,6 +106,10 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
         nbformat.write(nb, tmp)
         os.replace(tmp, out)
     except pm.PapermillExecutionError as e:  # the notebook's own one-line error
+        tmp.unlink(missing_ok=True)
+        for p in created:  # folders made for this notebook alone go too
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
         raise NotebookError(f"{src.name}: {e.ename}: {' '.join(str(e.evalue).split())}") from None
     finally:
         tmp.unlink(missing_ok=True)
