@@ -1,4 +1,4 @@
-"""Command line: ``python -m lthrepro {run,list,notebooks,bench} ...`` (a thin layer).
+"""Command line: ``python -m lthrepro {run,list,notebooks,supermasks,bench} ...`` (a thin layer).
 
 Bad input (unknown preset or profile, a rate outside [0, 1), missing or corrupt data, an
 unwritable results folder) prints one line naming the problem and the fix, and exits with 2.
@@ -7,7 +7,6 @@ unwritable results folder) prints one line naming the problem and the fix, and e
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 from pathlib import Path
 
@@ -20,27 +19,12 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _overrides(items: list[str]) -> dict:
-    """``--set key=value`` pairs, values parsed as Python literals (``rates`` as a dict)."""
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise cfgmod.ConfigError(f"--set takes key=value, got '{it}'")
-        k, v = it.split("=", 1)
-        if k not in cfgmod.Config.__dataclass_fields__:
-            raise cfgmod.ConfigError(f"unknown config field '{k}' in --set; see `python -m lthrepro list -v`")
-        try:
-            val = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            val = v
-        if k == "rates" and isinstance(val, dict):
-            val = tuple(val.items())
-        out[k] = tuple(val) if isinstance(val, list) else val
-    return out
-
-
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
-    over = _overrides(a.set)
+    over = cfgmod.parse_overrides(a.set)
+    for key, given in (("seeds", a.seeds), ("levels", a.levels), ("rates", a.rate)):
+        if given is not None and key in over:
+            raise cfgmod.ConfigError(f"{key} given by both --set and --{key.rstrip('s') if key == 'rates' else key}; "
+                                     "give it once")
     if a.seeds is not None:
         over["seeds"] = tuple(a.seeds)
     if a.levels is not None:
@@ -52,10 +36,12 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import lottery
+    from . import experiments
     cfg = build_config(a)
+    cfgmod.check_device(a.device)
+    cfgmod.check_group(a.group)
     root = Path(a.results) if a.results else None
-    d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group, force=a.force)
+    d = experiments.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group, force=a.force)
     print(f"results: {d}")
     print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
     return 0
@@ -72,15 +58,20 @@ def cmd_list(a: argparse.Namespace) -> int:
         for p in cfgmod.PROFILES:
             print(p, cfgmod.make_config(a.preset or "lenet", p))
     root = results.results_root()
-    runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.exists() else []
+    runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.is_dir() else []
     if runs:
         from . import numerics
         print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
         fp = numerics.fingerprint("cpu")
-        for d in runs:
-            n = max(0, len((d / "summary.csv").read_text().splitlines()) - 1) if (d / "summary.csv").exists() else 0
-            prof = results.read_json(d / "config.json")["config"]["profile"]
-            print(f"  {d.name:<28} {prof:<7} {n:>4} runs  reproduces: {numerics.reproduces(d, fp)}")
+        for d in runs:  # a damaged folder is listed with the fix, the others as usual
+            try:
+                prof = results.read_json(d / "config.json")["config"]["profile"]
+                n = len(results.collect(d))
+                rep = numerics.reproduces(d, fp)
+            except (results.ResultsError, KeyError, TypeError) as e:
+                print(f"  {d.name:<28} unreadable: {' '.join(str(e).split())}")
+                continue
+            print(f"  {d.name:<28} {prof:<7} {n:>4} runs  reproduces: {rep}")
     return 0
 
 
@@ -122,20 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--levels", default="0", help="a level, a range such as 0-1, or all (default 0)")
     v.add_argument("--device", default="cpu")
     v.set_defaults(fn=cmd_verify)
-    for extra in ("notebooks", "bench"):  # registered by their modules when present
-        try:
-            mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",
-                             fromlist=["add_parser"])
-            mod.add_parser(sub)
-        except ImportError:
-            pass
+    from . import bench, experiments, runner  # their subcommands live beside the code they run
+    runner.add_parser(sub)
+    experiments.add_parser(sub)
+    bench.add_parser(sub)
     a = p.parse_args(argv)
     from .data import DataError
     from .lottery import NoTrainError
     from .results import ResultsError
+    from .runner import NotebookError
     try:
         return a.fn(a)
-    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError) as e:
+    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:
         sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
         return 2
     except KeyboardInterrupt:

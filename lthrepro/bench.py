@@ -443,13 +443,35 @@ def _git_dirty() -> bool | None:
         return None
 
 
+def check_args(a: argparse.Namespace) -> list[int]:
+    """Every option of ``bench`` checked (one-line ConfigError) before minutes of timing;
+    returns the group sizes."""
+    from .config import ConfigError, check_device
+    from .results import check_writable
+    check_device(a.device)
+    try:
+        groups = [int(g) for g in a.group.split(",")]
+    except ValueError:
+        raise ConfigError(f"--group {a.group!r}: give group sizes as integers separated by commas, "
+                          "e.g. --group 1,8,32") from None
+    if not groups or min(groups) < 1:
+        raise ConfigError(f"--group {a.group!r}: group sizes must be 1 or more")
+    models_ = a.models.split(",")
+    bad = [m for m in models_ if m not in PRESET_OF]
+    if bad or not models_:
+        raise ConfigError(f"unknown model '{bad[0] if bad else ''}' in --models; choose from {', '.join(PRESET_OF)}")
+    for opt, v, lo in (("--iters", a.iters, 1), ("--eval-n", a.eval_n, 1), ("--ref-members", a.ref_members, 0),
+                       ("--threads", a.threads, 0)):
+        if v < lo:
+            raise ConfigError(f"{opt} {v} must be {lo} or more")
+    check_writable(Path(a.out), "--out")
+    return groups
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .results import device_name, git_commit
+    groups = check_args(a)  # every option before any timing
     dev = torch.device(a.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError
-        raise ConfigError("--device cuda given but no CUDA device is available; use --device cpu")
-    groups = [int(g) for g in a.group.split(",")]
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.time()

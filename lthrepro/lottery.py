@@ -24,7 +24,7 @@ import torch
 from . import actions, models, numerics, pruning
 from . import data as data_mod
 from . import results as res
-from .config import Config, config_hash, derive_seed, run_name
+from .config import Config, ConfigError, config_hash, derive_seed, run_name
 from .train import Member, train_group
 
 
@@ -70,8 +70,12 @@ class Runner:
     def data(self) -> data_mod.Data:
         if self._data is None:
             c = self.cfg
-            self._data = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit,
-                                       c.test_limit, input_shape=models.INPUT_SHAPE[c.model])
+            d = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit,
+                              c.test_limit, input_shape=models.INPUT_SHAPE[c.model])
+            if c.batch_size > len(d.x_train):  # known only now: checked before anything is written
+                raise ConfigError(f"batch_size {c.batch_size} is larger than the training split "
+                                  f"({len(d.x_train)} examples); lower batch_size")
+            self._data = d
         return self._data
 
     # ---------------------------------------------------------------------- members
@@ -227,15 +231,14 @@ class Runner:
                        "layer_density": pruning.layer_density(m.mask),
                        **self.extra_metrics(m, o)}
             keep = kind == "imp"
+            rewind = {"rewind": {"params": o.snapshot, "state": o.snapshot_state}} \
+                if o.snapshot is not None else None
             res.save_member(d, metrics, m.mask, o.final if keep else None,
-                            o.state if keep else None)
-            if o.snapshot is not None:
-                torch.save({"params": o.snapshot, "state": o.snapshot_state or {}},
-                           d / "rewind.pt")
+                            o.state if keep else None, extra=rewind)
         self.trained += len(chunk)
 
-    def run_level(self, level: int) -> int:
-        todo = self.prepare(level)
+    def run_level(self, level: int, todo: list | None = None) -> int:
+        todo = self.prepare(level) if todo is None else todo
         for i in range(0, len(todo), self.max_group):
             chunk = todo[i: i + self.max_group]
             self.save(level, chunk, self.train(chunk, level))
@@ -248,35 +251,57 @@ class Runner:
         return tqdm(total=self.cfg.iterations, desc=f"{self.cfg.preset} level {level} ({n} runs)",
                     unit="it", leave=False)
 
+    # ----------------------------------------------------------------- provenance
+    def begin(self) -> None:
+        """Checks before anything is written (a file in the folder's place, damaged results),
+        then removal of killed runs' temporary files; starts this invocation's record."""
+        res.check_writable(self.dir.parent)
+        res.check_run_dir(self.dir)
+        res.remove_stale_tmp(self.dir)
+        self._t0 = time.time()
+        self._started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self._t0)) + \
+            f".{int(self._t0 * 1e6) % 10**6:06d}Z"
+        self._commit = res.git_commit()  # the code that runs, not HEAD when the run ends
+        self._clean = res.tree_clean()  # ... and whether it was committed (issue 11)
+        self._recorded = False
+
+    def record(self, complete: bool = False) -> None:
+        """This invocation's session in provenance.json: written when it starts training (so a
+        run killed in its first level leaves its record), updated after every level."""
+        res.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
+                           self.cfg.to_dict(), self._started, self._commit, complete=complete,
+                           numerics=self.fingerprint, clean=self._clean)
+        self._recorded = True
+
+    def finish(self) -> None:
+        if self.trained:
+            self.record(complete=True)
+        elif self.dir.is_dir():  # nothing left to train: a killed run's record is closed
+            res.close_unfinished(self.dir)
+        if self.dir.is_dir():
+            if not (self.dir / "config.json").exists():
+                self.write_config()
+            res.write_summary(self.dir)
+
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
-        t0 = time.time()
-        c = self.cfg
-        res.check_writable(self.dir.parent)
-        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
-        commit, clean = res.git_commit(), res.tree_clean()  # the code that runs, at the start
+        self.begin()
         for level in range(self.last_level + 1):
-            if self.run_level(level):  # recorded after every level: a killed run keeps it
-                res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                                   c.to_dict(), started, commit, complete=False,
-                                   numerics=self.fingerprint, clean=clean)
-        if self.trained:
-            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict(),
-                               started, commit, complete=True, numerics=self.fingerprint, clean=clean)
-        res.write_summary(self.dir)
+            todo = self.prepare(level)
+            if todo:
+                if not self._recorded:
+                    self.record()
+                self.run_level(level, todo)
+                self.record()
+        self.finish()
         return self.dir
 
 
-def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Runner:
-    """The runner for ``cfg``: a learned supermask (Zhou et al. §5.3) trains mask scores."""
-    if cfg.supermask:
-        from .supermask import LearnedSupermaskRunner
-        return LearnedSupermaskRunner(cfg, device, root, **kw)
-    return Runner(cfg, device, root, **kw)
-
-
 def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Path:
-    return make_runner(cfg, device, root, **kw).run()
+    """Run (or resume) the lottery of ``cfg`` (``experiments.run`` picks the runner of any config)."""
+    if cfg.supermask:
+        raise ValueError(f"{cfg.preset}: a learned supermask has its own runner; use experiments.run")
+    return Runner(cfg, device, root, **kw).run()
 
 
 # Fields that only change what a retrained network starts from or keeps: runs differing only in
@@ -297,12 +322,17 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
         other = {k: v for k, v in dataclasses.asdict(r.cfg).items() if k not in ABLATION_FIELDS}
         if other != base or r.cfg.rewind or type(r) is not type(runners[0]):
             raise ValueError(f"{r.dir.name} cannot train in a group with {runners[0].dir.name}")
-        res.check_writable(r.dir.parent)
-    t0, lead = time.time(), runners[0]
+    for r in runners:
+        r.begin()
+    lead = runners[0]
     share_level0 = share_level0 and not lead.cfg.supermask  # a learned mask's run *is* level 0
     for level in range(max(r.last_level for r in runners) + 1):
         if level == 0 and share_level0:
-            lead.run_level(0)
+            todo = lead.prepare(0)
+            if todo:
+                lead.record()
+                lead.run_level(0, todo)
+                lead.record()
             for r in runners[1:]:
                 for s in r.cfg.seeds:
                     src = res.member_dir(lead.dir, "imp", s, 0, 0)
@@ -320,13 +350,15 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
                     res.write_json(dst / "metrics.json", {**m, "copied_from": lead.dir.name})
             continue
         todo = [(r, item) for r in runners if level <= r.last_level for item in r.prepare(level)]
+        for r in {id(r): r for r, _ in todo}.values():
+            if not r._recorded:
+                r.record()
         for i in range(0, len(todo), lead.max_group):
             chunk = todo[i: i + lead.max_group]
             out = lead.train([it for _, it in chunk], level, train_acc=train_acc)
             for (r, it), o in zip(chunk, out, strict=True):
                 r.save(level, [it], [o])
+        for r in {id(r): r for r, _ in todo}.values():
+            r.record()
     for r in runners:
-        if r.trained:
-            res.add_provenance(r.dir, str(r.device), time.time() - t0, r.trained, r.cfg.to_dict(),
-                               numerics=r.fingerprint, clean=res.tree_clean())
-        res.write_summary(r.dir)
+        r.finish()

@@ -2,7 +2,7 @@
 
 Each source notebook in ``notebooks/`` reproduces one paper figure and has a cell tagged
 ``parameters`` (PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES). This module injects them, runs
-the notebooks (training only what is missing, see ``results.obtain``) and writes the executed
+the notebooks (training only what is missing, see ``experiments.obtain``) and writes the executed
 copies plus the generated status page (``book/status.md``) that records, for every figure, which
 profile, seeds, device, date and commit produced it.
 """
@@ -64,6 +64,10 @@ FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "r
 SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
 
 
+class NotebookError(RuntimeError):
+    """A notebook stopped with an error (shown as its own one-line message, exit status 2)."""
+
+
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True) -> dict:
     """Papermill parameters for one figure under ``profile``."""
@@ -91,12 +95,32 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
     """Run one source notebook with papermill; returns the executed copy."""
+    import nbformat
     import papermill as pm
+
+    from . import results
     src = SOURCE / FIGURES[key]["file"]
     out = Path(out_dir) / src.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(src), str(out), parameters=params, progress_bar=progress,
-                        cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    results.check_writable(out.parent, "--out")
+    # Executed under a temporary name and renamed on success: a notebook that fails (missing
+    # results under --no-train, a bad parameter) never replaces a good page in book/.
+    tmp = results.tmp_name(out.parent).with_suffix(".ipynb")
+    try:
+        pm.execute_notebook(str(src), str(tmp), parameters=params, progress_bar=progress,
+                            cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+        nb = nbformat.read(tmp, as_version=4)
+        nb.metadata.papermill["output_path"] = str(out)
+        nbformat.write(nb, tmp)
+        os.replace(tmp, out)
+    except pm.PapermillExecutionError as e:  # the notebook's own one-line error
+        tmp.unlink(missing_ok=True)
+        for p in created:  # folders made for this notebook alone go too
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise NotebookError(f"{src.name}: {e.ename}: {' '.join(str(e.evalue).split())}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -143,6 +167,9 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
+    cfgmod.check_device(a.device)
+    if a.levels is not None and a.levels < 0:
+        raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
@@ -157,7 +184,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
               flush=True)
     if out.resolve() == BOOK.resolve():
-        (BOOK / "status.md").write_text(status_markdown(BOOK))
+        from .results import write_text
+        write_text(BOOK / "status.md", status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
     return 0
 

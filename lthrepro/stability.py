@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from .__main__ import _overrides
+    from .config import check_device, parse_overrides
     from .data import DataError
     p = argparse.ArgumentParser(prog="python -m lthrepro.stability", description=__doc__.splitlines()[0])
     p.add_argument("preset", help=f"one of {', '.join(SPECS)}")
@@ -358,8 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         over = {k: tuple(v) for k, v in (("ks", a.ks), ("chain_ks", a.chain_ks), ("levels", a.levels),
                                          ("kinds", a.kinds)) if v}
-        cfg, spec = make(a.preset, a.profile, a.seeds, over, **_overrides(a.set))
-        from .config import check_device
+        cfg, spec = make(a.preset, a.profile, a.seeds, over, **parse_overrides(a.set))
         check_device(a.device)
         d = Experiment(cfg, spec, a.device, Path(a.results) if a.results else None, max_group=a.group).run()
     except (ConfigError, DataError, res.ResultsError, lottery.NoTrainError) as e:

@@ -3,8 +3,8 @@ and supermasks, on top of the lottery runner.
 
 - ``FAMILIES``: the config variants behind each DLT figure (mask criteria §2, mask-1 actions §3,
   mask-0 actions §4, learned supermasks §5.3). They are ordinary ``Config`` options, so each
-  variant is a hashed, resumable results folder like any LTH run; ``run_family`` trains all
-  variants of one architecture together (``lottery.run_many``).
+  variant is a hashed, resumable results folder like any LTH run; ``experiments.run_family``
+  trains all variants of one architecture together (``lottery.run_many``).
 - ``untrained``: accuracy of the *untrained* network with a criterion's mask applied (§5.1-5.2),
   with θ0 or signed-constant weights, using one-shot masks from the trained dense network
   (as the reference code's ``get_init_loss_train_lottery.py`` does).
@@ -17,7 +17,6 @@ and supermasks, on top of the lottery runner.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ import torch
 from . import actions, models, pruning
 from . import results as res
 from .config import Config, derive_seed, make_config, run_name
-from .lottery import Runner, run_many
-from .pruning import masked_weights, sample_mask
+from .lottery import Runner
+from .pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from .train import Member, evaluate
 
 Tensor = torch.Tensor
@@ -208,97 +207,12 @@ class LearnedSupermaskRunner(Runner):
 KEY = {"criteria": "criterion", "mask1": "mask1", "mask0": "mask0"}
 
 
-def family_frames(preset: str, profile: str, family: str, root=None, device: str = "cpu",
-                  **over) -> tuple[dict, list[dict]]:
-    """{variant: summary DataFrame} for one ablation family (baseline first) and run infos.
-    Missing results are trained (one config at a time) unless LTHREPRO_NO_TRAIN=1."""
-    frames, infos = {}, []
-    for v in FAMILIES[family]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        run = res.obtain(cfg, device=device, root=root)
-        frames[v[KEY[family]]] = res.load_summary(run, cfg)
-        infos.append({**res.run_info(run), "config": cfg.to_dict(), "levels": cfg.levels})
-    return frames, infos
-
-
-def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **over):
-    """One row per learned-supermask run: weights, DWR, accuracies and density."""
-    import pandas as pd
-    rows, infos = [], []
-    for v in FAMILIES["learned"]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        run = res.obtain(cfg, device=device, root=root)
-        infos.append({**res.run_info(run), "config": cfg.to_dict(), "levels": cfg.levels})
-        for s in cfg.seeds:
-            m = res.read_json(res.member_dir(run, "imp", s, 0, 0) / "metrics.json")
-            rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,
-                         **{k: m[k] for k in ("density", "threshold_density", "sampled10_test_acc",
-                                              "sampled10_test_acc_min", "sampled10_test_acc_max",
-                                              "threshold_test_acc", "final_test_acc",
-                                              "early_stop_test_acc")}})
-    return pd.DataFrame(rows), infos
-
-
 def untrained_table(preset: str, profile: str, root=None, **over):
-    """The untrained-supermask table written by ``run_family`` (read only) and its provenance."""
+    """The untrained-supermask table written by ``experiments.run_family`` (read only) and its provenance."""
     import pandas as pd
     d = res.resolve_root(root) / run_name(dlt_config(preset, profile, **over))
     return pd.read_csv(d / "untrained_supermask.csv"), res.read_json(d / "untrained_supermask.json")
 
 
-# ---------------------------------------------------------------------------------- driver
-def run_family(preset: str, profile: str, families: list[str], device: str = "cpu",
-               root: Path | None = None, group: int | None = None, **over) -> list[Path]:
-    """Train every variant of ``families`` (ablations batched together, then learned masks),
-    then the untrained-supermask table from the LTH baseline's dense networks."""
-    from .lottery import make_runner
-    cfgs = family_configs(preset, profile, [f for f in families if f != "untrained"], **over)
-    runners = [make_runner(c, device, root, max_group=group) for c in cfgs]
-    ablation = [r for r in runners if not r.cfg.supermask]
-    learned = [r for r in runners if r.cfg.supermask]
-    if ablation:
-        run_many(ablation, share_level0=True, train_acc=False)
-    if learned:
-        run_many(learned, share_level0=False, train_acc=False)
-    if "untrained" in families:
-        base = make_runner(dlt_config(preset, profile, **over), device, root, max_group=group)
-        if not res.is_done(res.member_dir(base.dir, "imp", base.cfg.seeds[0], 0, 0), True):
-            run_many([base], train_acc=False)
-        t0 = time.time()
-        # The reference code evaluates prune powers 0..24; we take every second. Smoke runs only
-        # check the pipeline: two criteria, two densities.
-        crit, lv = (["large_final", "large_final_same_sign"], [0, 2]) if profile == "smoke" else \
-            (list(pruning.CRITERIA), list(range(0, 25, 2)))
-        rows = untrained(base, crit, lv)
-        write_untrained(base, rows, time.time() - t0)
-    return [r.dir for r in runners]
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lthrepro.supermask", description=__doc__.splitlines()[0])
-    p.add_argument("preset")
-    p.add_argument("--profile", default="budget")
-    p.add_argument("--families", default="criteria,mask1,mask0,untrained,learned",
-                   help=f"comma-separated, from {', '.join([*FAMILIES, 'untrained'])}")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--group", type=int, default=None)
-    p.add_argument("--results", default=None)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    a = p.parse_args(argv)
-    from .__main__ import _overrides
-    fams = [f for f in a.families.split(",") if f]
-    bad = [f for f in fams if f not in FAMILIES and f != "untrained"]
-    if bad:
-        p.error(f"unknown family {bad[0]}; choose from {', '.join([*FAMILIES, 'untrained'])}")
-    for d in run_family(a.preset, a.profile, fams, a.device, Path(a.results) if a.results else None,
-                        a.group, **_overrides(a.set)):
-        print(d)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-__all__ = ["FAMILIES", "DLT_BUDGET", "dlt_config", "family_configs", "untrained", "sample_mask",
-           "masked_weights", "LearnedSupermaskRunner", "MaskMember", "run_family"]
+__all__ = ["FAMILIES", "DLT_BUDGET", "dlt_config", "family_configs", "untrained", "write_untrained",
+           "sample_mask", "masked_weights", "LearnedSupermaskRunner", "MaskMember", "untrained_table"]

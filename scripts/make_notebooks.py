@@ -29,7 +29,7 @@ def params(seeds: list[int]) -> str:
 
 IMPORTS = ("from IPython.display import HTML, Markdown, display\n"
            "import matplotlib.pyplot as plt\n\n"
-           "from lthrepro import paper, plotting, results\n"
+           "from lthrepro import experiments, paper, plotting, results\n"
            "from lthrepro.config import make_config\n")
 
 TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = paper.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
@@ -56,7 +56,7 @@ def notebook(cells: list[tuple[str, str]]) -> nbf.NotebookNode:
 
 def lenet_setup(extra: str) -> str:
     return (IMPORTS + f'\ncfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), {extra}**OVERRIDES)\n'
-            "run = results.obtain(cfg, device=DEVICE, root=RESULTS_DIR)\n"
+            "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR)\n"
             "df = results.load_summary(run, cfg)\ninfo = results.run_info(run)\n"
             'display(HTML(plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels))))\n'
             'display(Markdown(f"Results folder `{run.name}`: " + plotting.caption(info)))')
@@ -64,7 +64,7 @@ def lenet_setup(extra: str) -> str:
 
 def multi_setup(runs: str) -> str:
     return (IMPORTS + f"\ncfgs = {runs}\n"
-            "dirs = {k: results.obtain(c, device=DEVICE, root=RESULTS_DIR) for k, c in cfgs.items()}\n"
+            "dirs = {k: experiments.obtain(c, device=DEVICE, root=RESULTS_DIR) for k, c in cfgs.items()}\n"
             "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
             "infos = [results.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"

@@ -70,3 +70,37 @@ def test_profiles_scale_schedule():
 def test_bad_config(kw, msg):
     with pytest.raises(C.ConfigError, match=re.escape(msg)):
         C.make_config(**kw)
+
+
+def test_parse_overrides_types_values_as_the_config_does():
+    over = C.parse_overrides(["lr=1", "milestones=[5, 10]", "seeds=3", "rates={'fc': 0.3, 'output': 0}",
+                              "dataset=synthetic", "oneshot=True"])
+    assert over == {"lr": 1.0, "milestones": (5, 10), "seeds": (3,), "rates": (("fc", 0.3), ("output", 0.0)),
+                    "dataset": "synthetic", "oneshot": True}
+    assert isinstance(over["lr"], float)
+    # typed on a command line or passed from a notebook, equal settings hash equally
+    a = C.make_config("lenet", "smoke", **C.parse_overrides(["lr=1", "seeds=[0]"]))
+    b = C.make_config("lenet", "smoke", lr=1.0, seeds=[0])
+    assert a == b and C.config_hash(a) == C.config_hash(b)
+
+
+@pytest.mark.parametrize("over, msg", [
+    (dict(lr="fast"), "lr is 'fast'"), (dict(iterations=2.5), "iterations is 2.5"),
+    (dict(batch_size=10_000), "larger than train_limit"), (dict(model="foo"), "unknown model 'foo'"),
+    (dict(split_seed=-1), "split_seed is -1"), (dict(milestones="abc"), "milestones is 'abc'"),
+    (dict(momentum=(1, 2)), "momentum is (1, 2)"), (dict(rates=(("conv", 0.1),)), "layer kind 'conv'"),
+    (dict(seeds=(0, 0)), "repeat a seed"), (dict(oneshot=1), "oneshot is 1"),
+    (dict(rates=(("fc", 0.2), ("fc", 0.1))), "names a layer kind twice"), (dict(colour=1), "unknown config field"),
+])
+def test_every_field_is_checked_by_type_and_range(over, msg):
+    with pytest.raises(C.ConfigError, match=re.escape(msg)) as e:
+        C.make_config("lenet", "smoke", **over)
+    assert "\n" not in str(e.value)
+
+
+def test_every_preset_profile_and_variant_is_valid():
+    for p in C.PRESETS:
+        for prof in C.PROFILES:
+            C.make_config(p, prof)
+        for v in C.VARIANTS:
+            C.make_config(p, "budget", v)

@@ -140,12 +140,12 @@ def _fake_run(tmp: Path, cfg) -> Path:
 
 
 def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
-    from lthrepro import lottery
+    from lthrepro import experiments, lottery
     cfg = make_config("lenet", "smoke", levels=2, oneshot=True)
     assert len(results.expected_members(cfg)) == 3 + 2 * 2  # IMP 0..2, reinit + one-shot at 1..2
-    monkeypatch.setattr(lottery, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))
+    monkeypatch.setattr(experiments, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))
     d = _fake_run(tmp_path, cfg)
-    assert results.obtain(cfg, root=tmp_path) == d
+    assert experiments.obtain(cfg, root=tmp_path) == d
     df = results.load_summary(d, make_config("lenet", "smoke", levels=1))  # a subset
     assert sorted(df.level.unique()) == [0, 1] and set(df.kind) == {"imp", "reinit"}
     info = results.run_info(d)
@@ -153,7 +153,7 @@ def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
     monkeypatch.undo()  # the real lottery.run with the guard: missing runs raise
     monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")
     with pytest.raises(lottery.NoTrainError):
-        results.obtain(make_config("lenet", "smoke", levels=3), root=tmp_path)
+        experiments.obtain(make_config("lenet", "smoke", levels=3), root=tmp_path)
 
 
 def test_resolve_root_is_independent_of_cwd(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ constants, the untrained-supermask table, the learned-supermask runner and the D
 import pytest
 import torch
 
-from lthrepro import config, lottery, models, pruning, supermask
+from lthrepro import config, experiments, lottery, models, pruning, supermask
 from lthrepro import results as res
 
 
@@ -63,7 +63,7 @@ def test_learned_supermask_trains_scores_only_and_reports_density(tmp_path):
     cfg = supermask.dlt_config("lenet", "smoke", supermask="learned", supermask_weights="signed_constant",
                                dwr=True, dataset="synthetic", iterations=30, eval_every=10)
     assert cfg.optimizer == "sgd" and cfg.lr == 100.0 and cfg.batch_size == 250
-    r = lottery.make_runner(cfg, root=tmp_path)
+    r = experiments.make_runner(cfg, root=tmp_path)
     assert isinstance(r, supermask.LearnedSupermaskRunner)
     r.run()
     d = res.member_dir(r.dir, "imp", 0, 0, 0)
