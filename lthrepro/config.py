@@ -207,9 +207,6 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
                 raise ConfigError(f"the dropout variant is defined for {', '.join(DROPOUT_LR)} (LTH App. H.5), "
                                   f"not '{preset}'; use --set dropout=0.5 for a dropout run of your own")
             changes.update(iterations=cfg.iterations * 3, lr=DROPOUT_LR[preset])
-        elif variant in ("lr0.01", "warmup10k", "lr0.03-warmup20k") and cfg.optimizer != "sgd":
-            raise ConfigError(f"variant '{variant}' belongs to the SGD networks (vgg19, resnet18, LTH §4), "
-                              f"not '{preset}'; use --set lr=... or --set warmup=... instead")
         cfg = dataclasses.replace(cfg, preset=f"{preset}-{variant}", **changes)
     cfg = dataclasses.replace(cfg, profile=profile)
     if profile == "budget":

@@ -45,12 +45,25 @@ def parse_levels(spec: str, last: int) -> list[int]:
     return list(range(lo, hi + 1))
 
 
+# Where a run's files came from, not what it computed (run_family copies a shared level 0).
+PROVENANCE_KEYS = frozenset({"copied_from"})
+
+
+def _same(x, y) -> bool:
+    """Equal, with NaN equal to NaN (e.g. a train accuracy that was not measured)."""
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y, strict=True))
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return x == y
+
+
 def compare_metrics(a: dict, b: dict) -> tuple[list[str], float]:
     """(names of metrics that differ, largest absolute difference over numeric entries)."""
     diff, worst = [], 0.0
-    for k in sorted(set(a) | set(b)):
+    for k in sorted((set(a) | set(b)) - PROVENANCE_KEYS):
         x, y = a.get(k), b.get(k)
-        if x == y:
+        if _same(x, y):
             continue
         diff.append(k)
         xs, ys = (x if isinstance(x, list) else [x]), (y if isinstance(y, list) else [y])

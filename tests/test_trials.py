@@ -4,7 +4,7 @@ clone that has only the committed summaries (no tensors), gives exactly what one
 
 import shutil
 
-from lthrepro import config, lottery
+from lthrepro import config, experiments, lottery
 from lthrepro import results as res
 
 
@@ -22,14 +22,14 @@ def test_trials_added_later_equal_one_run_of_all_trials(tmp_path):
     one = lottery.run(_cfg((0, 1, 2)), root=tmp_path / "one")
     first = lottery.run(_cfg((0, 1)), root=tmp_path / "first")
     _committed_copy(first, tmp_path / "clone" / first.name)
-    r = lottery.make_runner(_cfg((2,)), root=tmp_path / "clone")
+    r = experiments.make_runner(_cfg((2,)), root=tmp_path / "clone")
     later = r.run()
     assert r.trained == 3 + 2 * 3  # seed 2 only: IMP levels 0-2, and reinit/random/one-shot at 1-2
     assert (later / "summary.csv").read_text() == (one / "summary.csv").read_text()
     for mj in sorted(one.glob("*/s*r*/level*/metrics.json")):
         assert res.read_json(mj) == res.read_json(later / mj.relative_to(one)), mj
     # and asking for all three trials in the clone trains nothing more
-    again = lottery.make_runner(_cfg((0, 1, 2)), root=tmp_path / "clone")
+    again = experiments.make_runner(_cfg((0, 1, 2)), root=tmp_path / "clone")
     again.run()
     assert again.trained == 0
 
