@@ -61,6 +61,15 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_earlybird(a: argparse.Namespace) -> int:
+    from . import earlybird
+    spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
+    cfgmod.check_device(a.device)
+    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, **_overrides(a.set))
+    print(f"results: {d}\nsummary: {d / 'summary.csv'}")
+    return 0
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     from . import models, results
     print(f"{'preset':<10} {'model':<9} {'data':<8} {'weights':>10} {'iterations':>10}  optimizer")
@@ -103,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
     ls.set_defaults(fn=cmd_list)
+    from . import earlybird
+    earlybird.add_parser(sub, cmd_earlybird)
     for extra in ("notebooks", "bench"):  # registered by their modules when present
         try:
             mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",
