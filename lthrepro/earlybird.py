@@ -271,6 +271,7 @@ def retrain(cfg: Config, spec: Spec, data, device, out: Path, seeds: list[int], 
 def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, seeds=None,
         spec: Spec | None = None, progress: bool = False, **over) -> Path:
     """Search + retrain (resumable: finished parts are skipped); returns the results folder."""
+    over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}  # papermill gives lists
     cfg = make_config(preset, profile, **({"seeds": tuple(seeds)} if seeds else {}), **over)
     spec = spec or make_spec(preset)
     out = eb_dir(cfg, spec, root)

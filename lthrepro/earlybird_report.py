@@ -19,7 +19,7 @@ from .paper import Claim
 
 TICKET_LABEL = {"eb-reset": "early-bird, reset to θ0", "eb_rel-reset": "early-bird (ε × max), reset to θ0",
                 "end-reset": "end of training, reset to θ0", "eb-continue": "early-bird, continued from the draw",
-                "imp": "IMP ticket (LTH budget run)"}
+                "imp": "IMP ticket (LTH LeNet run, same profile)"}
 
 
 def obtain(preset: str, PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None, OVERRIDES=None,

@@ -39,7 +39,7 @@ CPU_SMOKE["vgg"] = {**CPU_SMOKE["big"], "levels": 0}
 # Early-bird VGG-16 (You et al.): 6 "epochs" of 2 steps (8 training images, batch 4), one mask per
 # epoch, so the detector (5 masks) has something to watch; lr drops at epochs 3 and 4.5. A VGG-16
 # step is slow on the shared CPU, so the data are tiny: this only shows that the pipeline runs.
-CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": (6, 9), "train_limit": 8,
+CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": [6, 9], "train_limit": 8,
                    "val_size": 10, "test_limit": 10, "batch_size": 4}
 
 # figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
