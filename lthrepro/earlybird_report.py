@@ -205,8 +205,9 @@ def figure(r: dict, imp: pd.DataFrame | None = None, seed: int | None = None) ->
     its = [i // unit for i in m["iterations"]]
     for ax, lab in zip(axes, labs):
         t = m["targets"][lab]
+        h = (its[-1] - its[0]) / max(1, len(its) - 1) / 2  # one cell per recorded mask, centred
         im = ax.imshow(t["distance"], origin="lower", cmap="viridis", vmin=0, vmax=t["max_distance"],
-                       extent=(its[0], its[-1], its[0], its[-1]))
+                       extent=(its[0] - h, its[-1] + h, its[0] - h, its[-1] + h))
         for how, mk, col in (("eb", "x", "red"), ("eb_rel", "o", "white")):
             it = t["draw_iter"][how]
             if it is not None:
@@ -215,6 +216,7 @@ def figure(r: dict, imp: pd.DataFrame | None = None, seed: int | None = None) ->
         ax.set_title(f"{_target_name(r['model'], t['target'], t['pruned_fraction'])}\n"
                      f"colour scale 0 … max {t['max_distance']:.2f}", fontsize=9)
         ax.set_xlabel("iteration" if unit == 1 else "epoch")
+        ax.set_ylabel("iteration" if unit == 1 else "epoch")
         ax.legend(fontsize=7, loc="upper left")
         fig.colorbar(im, ax=ax, fraction=0.046)
     g = accuracy_table(r, imp)
