@@ -159,7 +159,7 @@ COMPARABLE = {"lenet": 0.5, "vgg16-eb": 1.0}  # points; fixed before any budget 
 def claims(preset: str) -> list[tuple[Claim, str]]:
     """Paper-vs-ours rows. "Comparable accuracy" is read as: the early-bird ticket's mean test
     accuracy at early stop is at most ``COMPARABLE`` points below the end-of-training ticket's
-    (LeNet: 0.5, about twice the spread of LeNet tickets across trials; VGG-16: 1.0, the binomial
+    (LeNet: 0.5, more than twice the ±0.2 spread STAB-v3 reports for LeNet; VGG-16: 1.0, the binomial
     standard error of ~0.8 points on 1,017 test images)."""
     tol = COMPARABLE[preset]
     spec = eb.SPECS[preset]
