@@ -47,6 +47,15 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_earlybird(a: argparse.Namespace) -> int:
+    from . import earlybird
+    spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
+    cfgmod.check_device(a.device)
+    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, **cfgmod.parse_overrides(a.set))
+    print(f"results: {d}\nsummary: {d / 'summary.csv'}")
+    return 0
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     from . import models, results
     print(f"{'preset':<10} {'model':<9} {'data':<8} {'weights':>10} {'iterations':>10}  optimizer")
@@ -117,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_parser(sub)
     experiments.add_parser(sub)
     bench.add_parser(sub)
+    from . import earlybird
+    earlybird.add_parser(sub, cmd_earlybird)
     a = p.parse_args(argv)
     from .data import DataError
     from .lottery import NoTrainError

@@ -36,6 +36,11 @@ CPU_SMOKE: dict[str, dict] = {
 # VGG-19 costs ~6 min per member even at that size on the shared CPU: its smoke page shows the
 # dense level of each learning-rate setting only.
 CPU_SMOKE["vgg"] = {**CPU_SMOKE["big"], "levels": 0}
+# Early-bird VGG-16 (You et al.): 6 "epochs" of 2 steps (8 training images, batch 4), one mask per
+# epoch, so the detector (5 masks) has something to watch; lr drops at epochs 3 and 4.5. A VGG-16
+# step is slow on the shared CPU, so the data are tiny: this only shows that the pipeline runs.
+CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": [6, 9], "train_limit": 8,
+                   "val_size": 10, "test_limit": 10, "batch_size": 4}
 
 # figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
 FIGURES: dict[str, dict] = {
@@ -53,6 +58,11 @@ FIGURES: dict[str, dict] = {
               "runs": [("vgg19", v, {}) for v in (None, "lr0.01", "warmup10k")]},
     "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
               "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
+    # Early-bird tickets (You et al. 2020): results in earlybird-<preset>-<hash> (earlybird.py).
+    "eb_lenet": {"file": "earlybird_lenet.ipynb", "family": None, "runs": [("lenet", None, {})],
+                 "earlybird": "lenet"},
+    "eb_vgg16": {"file": "earlybird_vgg16.ipynb", "family": "eb", "runs": [("vgg16-eb", None, {})],
+                 "earlybird": "vgg16-eb"},
 }
 # The stability chapter (LMC / STAB, stability.py): one stability run per page, keyed by preset.
 FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "runs": [], "stability": preset}
@@ -153,7 +163,13 @@ def status_markdown(book: Path = BOOK) -> str:
                          f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
             continue
         for cfg in configs(key, params):
-            info = results.run_info(results.resolve_root(params["RESULTS_DIR"]) / cfgmod.run_name(cfg))
+            root = results.resolve_root(params["RESULTS_DIR"])
+            if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
+                from . import earlybird, earlybird_report
+                spec = earlybird.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
+                info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
+            else:
+                info = results.run_info(root / cfgmod.run_name(cfg))
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "
                          f"{info['seeds']} | {info['levels']} | {info['device']} | {info['date']} | "
                          f"{info['commit']} | {info['wall']} |")

@@ -24,12 +24,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     # Runners: LTH's lottery, then Zhou et al.'s learned supermasks and the stability
     # experiments (LMC, Stabilizing) built on it.
     ("lottery", {"lottery"}),
-    ("supermask", {"supermask", "stability"}),
+    ("supermask", {"supermask", "stability", "earlybird"}),
     # Which runner trains a config; training on demand for the notebooks; re-training a
     # committed result to compare (verify).
     ("experiments", {"experiments", "verify"}),
     # What the notebooks call: published claims and figures (read results only).
-    ("pages", {"paper", "plotting", "stability_book"}),
+    ("pages", {"paper", "plotting", "stability_book", "earlybird_report"}),
     # Commands: notebooks and benchmark.
     ("commands", {"runner", "bench"}),
     # The command line, on top: nothing imports it.
