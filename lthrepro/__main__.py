@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -52,9 +53,12 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import lottery
+    from . import lottery, results
     cfg = build_config(a)
     root = Path(a.results) if a.results else None
+    if root is None and cfg.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = results.smoke_root()
+        print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
     d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group)
     print(f"results: {d}")
     print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
@@ -94,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--group", type=int, default=None, help="max runs trained together")
-    r.add_argument("--results", default=None, help="results root (default: ./results)")
+    r.add_argument("--results", default=None,
+                   help="results root (default: ./results; smoke runs: _build/smoke-results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-v", "--verbose", action="store_true")
@@ -103,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
     ls.set_defaults(fn=cmd_list)
-    for extra in ("notebooks", "bench"):  # registered by their modules when present
+    for extra in ("runner", "bench", "landing"):  # notebooks, bench, landing: registered by their modules
         try:
-            mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",
-                             fromlist=["add_parser"])
+            mod = __import__(f"lthrepro.{extra}", fromlist=["add_parser"])
             mod.add_parser(sub)
         except ImportError:
             pass

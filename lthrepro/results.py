@@ -40,6 +40,12 @@ def results_root() -> Path:
     return Path(os.environ.get("LTHREPRO_RESULTS", Path(__file__).resolve().parent.parent / "results"))
 
 
+def smoke_root() -> Path:
+    """Where command-line smoke runs go unless asked otherwise: a scratch folder under the
+    git-ignored ``_build/``, so a smoke run never lands in the committed ``results/``."""
+    return Path(__file__).resolve().parent.parent / "_build" / "smoke-results"
+
+
 def write_json(path: Path, obj: dict) -> None:
     """Atomic JSON write (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)

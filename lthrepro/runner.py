@@ -58,10 +58,19 @@ FIGURES: dict[str, dict] = {
 # Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
 SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08")
 
+# The supermask chapter's pages (Zhou et al. 2019, ``lthrepro.supermask``): notebook files. Their
+# parameters add PRESET; SEEDS defaults to the DLT profile's own seeds.
+DLT_PAGES: dict[str, str] = {k: f"{k}.ipynb" for k in ("dlt_criteria", "dlt_mask1", "dlt_mask0", "dlt_supermasks")}
+
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True) -> dict:
     """Papermill parameters for one figure under ``profile``."""
+    if key in DLT_PAGES:
+        from .supermask import dlt_config
+        return {"PRESET": "lenet", "PROFILE": profile, "SEEDS": list(dlt_config("lenet", profile).seeds),
+                "DEVICE": device, "RESULTS_DIR": results_dir or (SMOKE_RESULTS if profile == "smoke" else "results"),
+                "OVERRIDES": {}}
     fig = FIGURES[key]
     preset = fig["runs"][0][0]
     over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
@@ -80,15 +89,47 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
             for p, v, extra in FIGURES[key]["runs"]]
 
 
+def notebook_file(key: str) -> str:
+    return DLT_PAGES[key] if key in DLT_PAGES else FIGURES[key]["file"]
+
+
+def cli_command(key: str, params: dict) -> str:
+    """The ``python -m lthrepro notebooks`` line that executes ``key`` with ``params``
+    (``parameters`` + ``--levels`` give them back: tested in tests/test_book_pages.py)."""
+    p = params["PROFILE"]
+    cmd = f"python -m lthrepro notebooks --profile {p} --only {key}"
+    if params["DEVICE"] != "cpu":
+        cmd += f" --device {params['DEVICE']}"
+    if params["RESULTS_DIR"] != (SMOKE_RESULTS if p == "smoke" else "results"):
+        cmd += f" --results {params['RESULTS_DIR']}"
+    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
+    if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
+        cmd += f" --levels {params['OVERRIDES']['levels']}"
+    return cmd
+
+
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
-    """Run one source notebook with papermill; returns the executed copy."""
+    """Run one source notebook with papermill; returns the executed copy. Papermill's injected
+    parameters cell is folded into a "Run with" box at the end of the page: the parameters
+    shown once, as the commands that reproduce the page (issue 9)."""
+    import nbformat
     import papermill as pm
-    src = SOURCE / FIGURES[key]["file"]
+
+    from .pages import run_with
+    src = SOURCE / notebook_file(key)
     out = Path(out_dir) / src.name
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(out), parameters=params, progress_bar=progress,
                         cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+    nb = nbformat.read(out, as_version=4)
+    for c in nb.cells:
+        if "injected-parameters" in c.metadata.get("tags", []):
+            c.metadata["tags"] = [*c.metadata["tags"], "remove-cell"]
+    box = nbformat.v4.new_markdown_cell(run_with(src.name, params, cli_command(key, params)))
+    box["id"], box.metadata["tags"] = "run-with", ["run-with"]
+    nb.cells.append(box)
+    nbformat.write(nb, out)
     return out
 
 
@@ -122,9 +163,9 @@ def status_markdown(book: Path = BOOK) -> str:
 
 def cmd_notebooks(a: argparse.Namespace) -> int:
     keys = list(FIGURES) if not a.only else a.only
-    bad = [k for k in keys if k not in FIGURES]
+    bad = [k for k in keys if k not in FIGURES and k not in DLT_PAGES]
     if bad:
-        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*FIGURES, *DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
     if a.no_train:
@@ -135,21 +176,24 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         if a.levels is not None:  # not hashed: renders the finished levels of a longer run
             params["OVERRIDES"]["levels"] = a.levels
         t0 = time.time()
-        print(f"[{i}/{len(keys)}] {key}: {FIGURES[key]['file']} (profile {a.profile}, "
+        print(f"[{i}/{len(keys)}] {key}: {notebook_file(key)} (profile {a.profile}, "
               f"seeds {params['SEEDS']}, device {a.device})", flush=True)
         execute(key, params, out, progress=not a.quiet)
-        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
+        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / notebook_file(key)}",
               flush=True)
     if out.resolve() == BOOK.resolve():
         (BOOK / "status.md").write_text(status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
+        from . import landing  # the landing page's and README's results table, same pages
+        for path in landing.write_all():
+            print(f"results table: {path}")
     return 0
 
 
 def add_parser(sub) -> None:
     n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
-    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
+    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*FIGURES, *DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")

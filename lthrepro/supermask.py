@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,23 @@ class LearnedSupermaskRunner(Runner):
 
 
 # ------------------------------------------------------------------------ notebook reads
+def page_seeds(preset: str, profile: str, seeds: list[int] | None) -> list[int]:
+    """A DLT page's SEEDS parameter: None means the DLT profile's own seeds."""
+    return list(dlt_config(preset, profile).seeds) if seeds is None else list(seeds)
+
+
+def page_overrides(preset: str, profile: str, seeds: list[int], overrides: dict) -> dict:
+    """Config overrides of a DLT page. DLT profiles have their own seeds: a subset of them is
+    run; other seeds (e.g. the LTH profile's) are ignored, and the page says so."""
+    over = dict(overrides)
+    dlt_seeds = dlt_config(preset, profile, **over).seeds
+    if set(seeds) <= set(dlt_seeds):
+        over["seeds"] = tuple(seeds)
+    else:
+        print(f"SEEDS {list(seeds)} ignored: the DLT {profile} profile runs seeds {list(dlt_seeds)}")
+    return over
+
+
 KEY = {"criteria": "criterion", "mask1": "mask1", "mask0": "mask0"}
 
 
@@ -303,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"comma-separated, from {', '.join([*FAMILIES, 'untrained'])}")
     p.add_argument("--device", default="cpu")
     p.add_argument("--group", type=int, default=None)
-    p.add_argument("--results", default=None)
+    p.add_argument("--results", default=None, help="results root (default: ./results; smoke: _build/smoke-results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     a = p.parse_args(argv)
     from .__main__ import _overrides
@@ -311,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     bad = [f for f in fams if f not in FAMILIES and f != "untrained"]
     if bad:
         p.error(f"unknown family {bad[0]}; choose from {', '.join([*FAMILIES, 'untrained'])}")
-    for d in run_family(a.preset, a.profile, fams, a.device, Path(a.results) if a.results else None,
+    root = Path(a.results) if a.results else None
+    if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = res.smoke_root()  # smoke runs never land in the committed results/
+        print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
+    for d in run_family(a.preset, a.profile, fams, a.device, root,
                         a.group, **_overrides(a.set)):
         print(d)
     return 0
