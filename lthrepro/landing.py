@@ -142,7 +142,7 @@ def claims_text(t: dict | None) -> str:
     checked = t["held"] + t["failed"]
     s = f"**{t['held']} of {checked}** checked claims hold" if checked else "no checked claims"
     extra = [f"{t['not_measured']} not measured"] * bool(t["not_measured"]) + \
-        [f"{t['shown']} approximate, shown only"] * bool(t["shown"])
+        [f"{t['shown']} shown, not judged"] * bool(t["shown"])
     return s + (f" ({'; '.join(extra)})" if extra else "")
 
 
@@ -200,21 +200,37 @@ def results_table(pages: list[Page], base: str = "") -> str:
     return "\n".join(lines)
 
 
+# The supermask chapter's pages and the DLT families whose runs they read.
+DLT_FAMILIES = {"dlt_criteria": ["criteria"], "dlt_mask1": ["mask1"], "dlt_mask0": ["mask0"],
+                "dlt_supermasks": ["learned"]}
+
+
+def _configs(stem: str, params: dict) -> list:
+    from . import runner
+    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    if key is not None:
+        return runner.configs(key, params)
+    if stem in DLT_FAMILIES:
+        from . import supermask
+        return supermask.family_configs(params["PRESET"], params["PROFILE"], DLT_FAMILIES[stem],
+                                        **{**params["OVERRIDES"], "seeds": tuple(params["SEEDS"])})
+    return []
+
+
 def _wall(params: dict, stem: str) -> tuple[str, str]:
     """(measured time, device) of the runs a page reads, from their provenance.json."""
-    from . import config, results, runner
-    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
-    if key is None or not params:
-        return "", ""
-    seconds, devices = 0.0, set()
-    for cfg in runner.configs(key, params):
+    from . import config, results
+    cfgs = _configs(stem, params) if params else []
+    sessions = {}  # runs trained together share one session: count it once
+    for cfg in cfgs:
         prov = results.resolve_root(params["RESULTS_DIR"]) / config.run_name(cfg) / "provenance.json"
         if not prov.exists():
             return "", ""
         for s in results.read_json(prov)["sessions"]:
-            seconds += s["wall_seconds"]
-            devices.add(s["device"])
-    return f"{seconds / 60:.0f} min", "; ".join(sorted(devices))
+            sessions[(s["date"], s["wall_seconds"], s["device"])] = s
+    seconds = sum(s["wall_seconds"] for s in sessions.values())
+    devices = "; ".join(sorted({s["device"] for s in sessions.values()}))
+    return (f"{seconds / 60:.0f} min", devices) if cfgs else ("", "")
 
 
 def rerun_table(pages: list[Page]) -> str:
@@ -228,7 +244,7 @@ def rerun_table(pages: list[Page]) -> str:
         cli = f"<br>`{runner.cli_command(key, p.params)}`" if key and p.params else ""
         pm = f"`papermill notebooks/{p.stem}.ipynb book/{p.stem}.ipynb -y '{json.dumps(p.params)}'`"
         wall, dev = _wall(p.params, p.stem)
-        measured = f"{wall} ({dev})" if wall else "see the page's provenance"
+        measured = f"{wall} ({dev})" if wall else "not recorded"
         family = runner.FIGURES[key]["family"] if key in runner.FIGURES else "dlt"
         gpu = GPU_ESTIMATE.get(family or "lenet", "not estimated")
         lines.append(f"| [{_cell(p.title)}]({p.stem}.ipynb) | {pm}{cli} | {p.params.get('PROFILE', '?')} profile "

@@ -117,6 +117,9 @@ def curve_panels(curves: pd.DataFrame, panels: list[tuple[str, str, list[int]]],
             ax.plot(m.index, m.values, color=c, ls=KIND_STYLE[kind],
                     label=f"Pm {sub.pm.mean():.1f}%")
             ax.fill_between(m.index, lo.values, hi.values, color=c, alpha=0.15)
+        late = curves[curves.iteration >= 0.1 * curves.iteration.max()].test_acc * 100
+        if len(late):  # as the paper's Fig. 3: zoom on the end of training, not the first steps
+            ax.set_ylim(max(0.0, late.min() - 0.5), min(100.0, late.max() + 0.3))
         ax.set_title(ptitle, fontsize=10)
         ax.set_xlabel("Training iteration")
         ax.set_ylabel("Test accuracy (%)")

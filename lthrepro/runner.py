@@ -108,6 +108,23 @@ def cli_command(key: str, params: dict) -> str:
     return cmd
 
 
+def fold_parameters(nb, key: str, params: dict):
+    """Hide papermill's injected parameters (``remove-cell``) and end the page with one "Run
+    with" box: the parameters, once, as the commands that reproduce the page."""
+    import nbformat
+
+    from .pages import run_with
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            c.metadata["tags"] = [*tags, "remove-cell"]
+    nb.cells = [c for c in nb.cells if "run-with" not in c.metadata.get("tags", [])]
+    box = nbformat.v4.new_markdown_cell(run_with(notebook_file(key), params, cli_command(key, params)))
+    box["id"], box.metadata["tags"] = "run-with", ["run-with"]
+    nb.cells.append(box)
+    return nb
+
+
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
     """Run one source notebook with papermill; returns the executed copy. Papermill's injected
@@ -115,21 +132,12 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
     shown once, as the commands that reproduce the page (issue 9)."""
     import nbformat
     import papermill as pm
-
-    from .pages import run_with
     src = SOURCE / notebook_file(key)
     out = Path(out_dir) / src.name
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(out), parameters=params, progress_bar=progress,
                         cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
-    nb = nbformat.read(out, as_version=4)
-    for c in nb.cells:
-        if "injected-parameters" in c.metadata.get("tags", []):
-            c.metadata["tags"] = [*c.metadata["tags"], "remove-cell"]
-    box = nbformat.v4.new_markdown_cell(run_with(src.name, params, cli_command(key, params)))
-    box["id"], box.metadata["tags"] = "run-with", ["run-with"]
-    nb.cells.append(box)
-    nbformat.write(nb, out)
+    nbformat.write(fold_parameters(nbformat.read(out, as_version=4), key, params), out)
     return out
 
 
@@ -161,6 +169,14 @@ def status_markdown(book: Path = BOOK) -> str:
     return "\n".join(lines) + "\n"
 
 
+def params_from_args(key: str, a: argparse.Namespace) -> dict:
+    """The papermill parameters ``python -m lthrepro notebooks`` gives page ``key``."""
+    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
+    if a.levels is not None:  # not hashed: renders the finished levels of a longer run
+        params["OVERRIDES"]["levels"] = a.levels
+    return params
+
+
 def cmd_notebooks(a: argparse.Namespace) -> int:
     keys = list(FIGURES) if not a.only else a.only
     bad = [k for k in keys if k not in FIGURES and k not in DLT_PAGES]
@@ -172,9 +188,7 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
     for i, key in enumerate(keys, 1):
-        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
-        if a.levels is not None:  # not hashed: renders the finished levels of a longer run
-            params["OVERRIDES"]["levels"] = a.levels
+        params = params_from_args(key, a)
         t0 = time.time()
         print(f"[{i}/{len(keys)}] {key}: {notebook_file(key)} (profile {a.profile}, "
               f"seeds {params['SEEDS']}, device {a.device})", flush=True)
