@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,8 +63,8 @@ def test_executed_page_shows_parameters_once(path):
     assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
     boxes = [c for c in nb.cells if "run-with" in c.metadata.get("tags", [])]
     assert len(boxes) == 1
-    params = nb.metadata.papermill.parameters
-    assert json.dumps(dict(params)) in boxes[0].source
+    shown = json.loads(re.search(r"-y '(\{.*\})'", boxes[0].source)[1])
+    assert shown == nb.metadata.papermill.parameters
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                 if o.output_type == "error" or "text/html" in o.get("data", {})]
 
