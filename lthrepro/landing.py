@@ -234,22 +234,25 @@ def _wall(params: dict, stem: str) -> tuple[str, str]:
 
 
 def rerun_table(pages: list[Page]) -> str:
-    """Per page: the commands that re-run it and what that costs (measured: provenance.json)."""
+    """Per page: what re-running it costs (measured: provenance.json; GPU: estimates), then
+    the exact papermill and CLI commands that re-run it."""
     from . import runner
-    lines = ["| Page | Re-run (papermill; CLI) | Rendered from | Time measured (device) | One GPU, budget |",
-             "|---|---|---|---|---|"]
+    lines = ["| Page | Rendered from | Time measured (device) | One GPU, budget profile |", "|---|---|---|---|"]
+    cmds = []
     for p in pages:
         key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{p.stem}.ipynb"),
                    p.stem if p.stem in runner.DLT_PAGES else None)
-        cli = f"<br>`{runner.cli_command(key, p.params)}`" if key and p.params else ""
-        pm = f"`papermill notebooks/{p.stem}.ipynb book/{p.stem}.ipynb -y '{json.dumps(p.params)}'`"
         wall, dev = _wall(p.params, p.stem)
-        measured = f"{wall} ({dev})" if wall else "not recorded"
         family = runner.FIGURES[key]["family"] if key in runner.FIGURES else "dlt"
-        gpu = GPU_ESTIMATE.get(family or "lenet", "not estimated")
-        lines.append(f"| [{_cell(p.title)}]({p.stem}.ipynb) | {pm}{cli} | {p.params.get('PROFILE', '?')} profile "
-                     f"| {measured} | {gpu} |")
-    return "\n".join(lines)
+        lines.append(f"| [{_cell(p.title)}]({p.stem}.ipynb) | {p.params.get('PROFILE', '?')} profile "
+                     f"| {f'{wall} ({dev})' if wall else 'not recorded'} "
+                     f"| {GPU_ESTIMATE.get(family or 'lenet', 'not estimated')} |")
+        cli = [runner.cli_command(key, p.params)] if key and p.params else []
+        cmds += [f"**{p.title}**", "", "```bash",
+                 f"papermill notebooks/{p.stem}.ipynb book/{p.stem}.ipynb -y '{json.dumps(p.params)}'", *cli,
+                 "```", ""]
+    intro = ["", "The commands, page by page (from each page's **Run with** box):", ""]
+    return "\n".join(lines + intro + cmds).rstrip()
 
 
 def replace_between(text: str, which: str, body: str) -> str:
