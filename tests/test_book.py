@@ -97,9 +97,17 @@ def test_browser_loads_every_page(built, tmp_path):
              "--disable-component-update", "--disable-sync", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--window-size=1280,2400"]
     failures = []
+
+    def browse(*extra: str) -> subprocess.CompletedProcess:
+        # Generous: on 2 shared cores under load one chromium start has taken over 2 minutes.
+        try:
+            return subprocess.run(flags + list(extra), capture_output=True, text=True, timeout=400)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(extra, 124, "", "timed out after 400 s")
+
     for page in PAGES:
         uri = (built / f"{page}.html").as_uri()
-        dom = subprocess.run(flags + ["--dump-dom", uri], capture_output=True, text=True, timeout=120)
+        dom = browse("--dump-dom", uri)
         if dom.returncode != 0 or "<main" not in dom.stdout:
             failures.append(f"{page}: did not load ({dom.stderr[-300:]})")
             continue
@@ -111,7 +119,7 @@ def test_browser_loads_every_page(built, tmp_path):
             failures.append(f"{page}: images missing from the rendered page")
         png = SHOTS / f"{page}.png"
         png.unlink(missing_ok=True)
-        r = subprocess.run(flags + [f"--screenshot={png}", uri], capture_output=True, text=True, timeout=120)
+        r = browse(f"--screenshot={png}", uri)
         if r.returncode != 0 or not png.exists():
             failures.append(f"{page}: no screenshot ({r.stderr[-300:]})")
             continue
