@@ -7,6 +7,7 @@ unwritable results folder) prints one line naming the problem and the fix, and e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,11 +37,14 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import experiments
+    from . import experiments, results
     cfg = build_config(a)
     cfgmod.check_device(a.device)
     cfgmod.check_group(a.group)
     root = Path(a.results) if a.results else None
+    if root is None and cfg.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = results.smoke_root()  # smoke runs never land in the committed results/
+        print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
     d = experiments.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group, force=a.force)
     print(f"results: {d}")
     print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
@@ -106,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--group", type=int, default=None, help="max runs trained together")
-    r.add_argument("--results", default=None, help="results root (default: ./results)")
+    r.add_argument("--results", default=None,
+                   help="results root (default: ./results; smoke runs: _build/smoke-results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     r.add_argument("--force", action="store_true",
                    help="extend a results folder trained under other numerics (the mix is recorded)")
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_parser(sub)
     from . import earlybird
     earlybird.add_parser(sub, cmd_earlybird)
+    from . import landing
+    landing.add_parser(sub)
     a = p.parse_args(argv)
     from .data import DataError
     from .lottery import NoTrainError

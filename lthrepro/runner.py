@@ -77,10 +77,19 @@ SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
 class NotebookError(RuntimeError):
     """A notebook stopped with an error (shown as its own one-line message, exit status 2)."""
 
+# The supermask chapter's pages (Zhou et al. 2019, ``lthrepro.supermask``): notebook files. Their
+# parameters add PRESET; SEEDS defaults to the DLT profile's own seeds.
+DLT_PAGES: dict[str, str] = {k: f"{k}.ipynb" for k in ("dlt_criteria", "dlt_mask1", "dlt_mask0", "dlt_supermasks")}
+
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True) -> dict:
     """Papermill parameters for one figure under ``profile``."""
+    if key in DLT_PAGES:
+        from .supermask import dlt_config
+        return {"PRESET": "lenet", "PROFILE": profile, "SEEDS": list(dlt_config("lenet", profile).seeds),
+                "DEVICE": device, "RESULTS_DIR": results_dir or (SMOKE_RESULTS if profile == "smoke" else "results"),
+                "OVERRIDES": {}}
     fig = FIGURES[key]
     over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
                                               and device == "cpu") else {}
@@ -102,14 +111,52 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
             for p, v, extra in FIGURES[key]["runs"]]
 
 
+def notebook_file(key: str) -> str:
+    return DLT_PAGES[key] if key in DLT_PAGES else FIGURES[key]["file"]
+
+
+def cli_command(key: str, params: dict) -> str:
+    """The ``python -m lthrepro notebooks`` line that executes ``key`` with ``params``
+    (``parameters`` + ``--levels`` give them back: tested in tests/test_book_pages.py)."""
+    p = params["PROFILE"]
+    cmd = f"python -m lthrepro notebooks --profile {p} --only {key}"
+    if params["DEVICE"] != "cpu":
+        cmd += f" --device {params['DEVICE']}"
+    if params["RESULTS_DIR"] != (SMOKE_RESULTS if p == "smoke" else "results"):
+        cmd += f" --results {params['RESULTS_DIR']}"
+    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
+    if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
+        cmd += f" --levels {params['OVERRIDES']['levels']}"
+    return cmd
+
+
+def fold_parameters(nb, key: str, params: dict):
+    """Hide papermill's injected parameters (``remove-cell``) and end the page with one "Run
+    with" box: the parameters, once, as the commands that reproduce the page."""
+    import nbformat
+
+    from .pages import run_with
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            c.metadata["tags"] = [*tags, "remove-cell"]
+    nb.cells = [c for c in nb.cells if "run-with" not in c.metadata.get("tags", [])]
+    box = nbformat.v4.new_markdown_cell(run_with(notebook_file(key), params, cli_command(key, params)))
+    box["id"], box.metadata["tags"] = "run-with", ["run-with"]
+    nb.cells.append(box)
+    return nb
+
+
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
-    """Run one source notebook with papermill; returns the executed copy."""
+    """Run one source notebook with papermill; returns the executed copy. Papermill's injected
+    parameters cell is folded into a "Run with" box at the end of the page: the parameters
+    shown once, as the commands that reproduce the page (issue 9)."""
     import nbformat
     import papermill as pm
 
     from . import results
-    src = SOURCE / FIGURES[key]["file"]
+    src = SOURCE / notebook_file(key)
     out = Path(out_dir) / src.name
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     results.check_writable(out.parent, "--out")
@@ -121,7 +168,7 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
                             cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
         nb = nbformat.read(tmp, as_version=4)
         nb.metadata.papermill["output_path"] = str(out)
-        nbformat.write(nb, tmp)
+        nbformat.write(fold_parameters(nb, key, params), tmp)
         os.replace(tmp, out)
     except pm.PapermillExecutionError as e:  # the notebook's own one-line error
         tmp.unlink(missing_ok=True)
@@ -176,11 +223,19 @@ def status_markdown(book: Path = BOOK) -> str:
     return "\n".join(lines) + "\n"
 
 
+def params_from_args(key: str, a: argparse.Namespace) -> dict:
+    """The papermill parameters ``python -m lthrepro notebooks`` gives page ``key``."""
+    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
+    if a.levels is not None:  # not hashed: renders the finished levels of a longer run
+        params["OVERRIDES"]["levels"] = a.levels
+    return params
+
+
 def cmd_notebooks(a: argparse.Namespace) -> int:
     keys = list(FIGURES) if not a.only else a.only
-    bad = [k for k in keys if k not in FIGURES]
+    bad = [k for k in keys if k not in FIGURES and k not in DLT_PAGES]
     if bad:
-        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*FIGURES, *DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
     cfgmod.check_device(a.device)
@@ -190,26 +245,27 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
     for i, key in enumerate(keys, 1):
-        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
-        if a.levels is not None:  # not hashed: renders the finished levels of a longer run
-            params["OVERRIDES"]["levels"] = a.levels
+        params = params_from_args(key, a)
         t0 = time.time()
-        print(f"[{i}/{len(keys)}] {key}: {FIGURES[key]['file']} (profile {a.profile}, "
+        print(f"[{i}/{len(keys)}] {key}: {notebook_file(key)} (profile {a.profile}, "
               f"seeds {params['SEEDS']}, device {a.device})", flush=True)
         execute(key, params, out, progress=not a.quiet)
-        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
+        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / notebook_file(key)}",
               flush=True)
     if out.resolve() == BOOK.resolve():
         from .results import write_text
         write_text(BOOK / "status.md", status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
+        from . import landing  # the landing page's and README's results table, same pages
+        for path in landing.write_all():
+            print(f"results table: {path}")
     return 0
 
 
 def add_parser(sub) -> None:
     n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
-    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
+    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*FIGURES, *DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")

@@ -205,6 +205,23 @@ class LearnedSupermaskRunner(Runner):
 
 
 # ------------------------------------------------------------------------ notebook reads
+def page_seeds(preset: str, profile: str, seeds: list[int] | None) -> list[int]:
+    """A DLT page's SEEDS parameter: None means the DLT profile's own seeds."""
+    return list(dlt_config(preset, profile).seeds) if seeds is None else list(seeds)
+
+
+def page_overrides(preset: str, profile: str, seeds: list[int], overrides: dict) -> dict:
+    """Config overrides of a DLT page. DLT profiles have their own seeds: a subset of them is
+    run; other seeds (e.g. the LTH profile's) are ignored, and the page says so."""
+    over = dict(overrides)
+    dlt_seeds = dlt_config(preset, profile, **over).seeds
+    if set(seeds) <= set(dlt_seeds):
+        over["seeds"] = tuple(seeds)
+    else:
+        print(f"SEEDS {list(seeds)} ignored: the DLT {profile} profile runs seeds {list(dlt_seeds)}")
+    return over
+
+
 KEY = {"criteria": "criterion", "mask1": "mask1", "mask0": "mask0"}
 
 

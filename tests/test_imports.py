@@ -29,9 +29,9 @@ LAYERS: list[tuple[str, set[str]]] = [
     # committed result to compare (verify).
     ("experiments", {"experiments", "verify"}),
     # What the notebooks call: published claims and figures (read results only).
-    ("pages", {"paper", "plotting", "stability_book", "earlybird_report"}),
+    ("pages", {"paper", "plotting", "pages", "stability_book", "earlybird_report"}),
     # Commands: notebooks and benchmark.
-    ("commands", {"runner", "bench"}),
+    ("commands", {"runner", "bench", "landing"}),
     # The command line, on top: nothing imports it.
     ("cli", {"__main__"}),
 ]
