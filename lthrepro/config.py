@@ -168,6 +168,9 @@ VARIANTS: dict[str, dict] = {
     "lr0.03-warmup20k": {"lr": 0.03, "warmup": 20_000},
     "dropout": {"dropout": 0.5},  # iterations tripled and per-network rate: see make_config
 }
+# LTH Fig. 1 / App. E: 10 random sparse networks per density in all, i.e. 2 per trial with the
+# paper's 5 trials; the budget and smoke profiles train 1 per trial.
+FIG1_RANDOM_PER_TRIAL = {"smoke": 1, "budget": 1, "paper": 2}
 # LTH App. H.5 / Fig. 6 caption: with dropout, Adam at 3e-4 (Conv-2), 2e-4 (Conv-4, Conv-6).
 DROPOUT_LR = {"conv2": 3e-4, "conv4": 2e-4, "conv6": 2e-4}
 

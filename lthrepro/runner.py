@@ -45,7 +45,7 @@ CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": [6, 9], "tra
 # figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
 FIGURES: dict[str, dict] = {
     "fig01": {"file": "fig01_lenet_random_sparse.ipynb", "family": None,
-              "runs": [("lenet", None, {"random_prune": 1})]},
+              "runs": [("lenet", None, {"random_prune": "fig1"})]},
     "fig03": {"file": "fig03_lenet_training_curves.ipynb", "family": None,
               "runs": [("lenet", None, {})]},
     "fig04": {"file": "fig04_lenet_pruning.ipynb", "family": None,
@@ -106,8 +106,10 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
 
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
     """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
-    return [cfgmod.make_config(p, params["PROFILE"], v, seeds=tuple(params["SEEDS"]),
-                               **extra, **params["OVERRIDES"])
+    prof = params["PROFILE"]
+    return [cfgmod.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
+                               **{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
+                                  for k, x in extra.items()}, **params["OVERRIDES"])
             for p, v, extra in FIGURES[key]["runs"]]
 
 

@@ -34,7 +34,7 @@ def params(seeds: list[int]) -> str:
 HIDE, SETUP, GONE = ["hide-input"], ["remove-input"], ["remove-cell"]
 CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
          "from lthrepro import experiments, pages, paper, plotting, results\n"
-         "from lthrepro.config import check_parameters, make_config\n\n"
+         "from lthrepro.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
          "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)")
 TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = paper.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
          "display(Markdown(paper.to_markdown(table)))")
@@ -118,7 +118,7 @@ FIGS["fig01_lenet_random_sparse"] = lth_page(
            "density; the `budget` profile has one per trial (2 in all), trained beside the tickets "
            "in the same results folder."),
     seeds=[0, 1],
-    setup=lenet_setup("random_prune=1, "),
+    setup=lenet_setup("random_prune=FIG1_RANDOM_PER_TRIAL[PROFILE], "),
     plot=density_plot("{'': df}", ["early_stop_iter", "early_stop_test_acc"], ["imp", "random"],
                           "LTH Figure 1, LeNet on MNIST", "info"),
     fig="fig01", frames="df", info="info",
@@ -182,9 +182,10 @@ FIGS["fig06_conv_dropout"] = lth_page(
            "accuracy by +2.1 / +3.0 / +2.4 points, and iterative pruning then raises it further, "
            "by up to +2.3 / +4.6 / +4.7 points: the lottery ticket effect composes with dropout.\n\n"
            "**Settings used** (`make_config(net, PROFILE, variant=\"dropout\")`): dropout 0.5 on the "
-           "fc layers and three times the iterations, other settings as Figure 5. The paper also "
-           "changes the Adam learning rate for dropout (3e-4 / 2e-4 / 2e-4, App. H.5); the preset "
-           "keeps Figure 5's rates (the table of settings below shows what ran).\n\n" + CIFAR_RULE),
+           "fc layers, three times the iterations, and the paper's Adam learning rates for dropout "
+           "(3e-4 / 2e-4 / 2e-4 for Conv-2 / 4 / 6, App. H.5 and the Fig. 6 caption; Figure 5 uses "
+           "2e-4 / 3e-4 / 3e-4); other settings as Figure 5 (the table of settings below shows what "
+           "ran).\n\n" + CIFAR_RULE),
     seeds=[0, 1],
     setup=multi_setup('{(f"{n}-{v}" if v else n): make_config(n, PROFILE, v, seeds=tuple(SEEDS), **OVERRIDES)\n'
                          '        for n in ("conv2", "conv4", "conv6") for v in (None, "dropout")}'),
