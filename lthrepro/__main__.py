@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     from .results import ResultsError
     from .runner import NotebookError
     try:
-        return a.fn(a)
+        rc = a.fn(a)
+        if a.cmd == "notebooks" and rc == 0:
+            from . import landing
+            landing.after_notebooks(a)
+        return rc
     except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:
         sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
         return 2

@@ -291,3 +291,12 @@ def cmd_landing(a: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     n = sub.add_parser("landing", help="regenerate the landing page's and README's results tables")
     n.set_defaults(fn=cmd_landing)
+
+
+def after_notebooks(a) -> None:
+    """After ``notebooks`` wrote into book/: the landing page's and README's results tables
+    follow the pages (landing sits above runner, so the CLI calls this, not runner)."""
+    from . import runner
+    if (a.out is None or Path(a.out).resolve() == runner.BOOK.resolve()):
+        for path in write_all():
+            print(f"results table: {path}")
