@@ -358,15 +358,18 @@ OVERRIDES = {{}}  # extra config fields (CPU smoke runs shrink data)
 EPS = 0.1  # distance threshold (You et al.: 0.1)
 KEEP = 5  # masks in the queue (You et al.: 5)'''
 
-EB_SETUP = '''from IPython.display import HTML, Markdown, display
+EB_CHECK = '''from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 
 from lthrepro import earlybird_report as eb, paper
+from lthrepro.config import check_parameters
 
-run = eb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES, EPS, KEEP)
+check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)'''
+
+EB_SETUP = '''run = eb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES, EPS, KEEP)
 r = eb.load(run)
 imp = {imp}
-display(HTML(eb.banner(r["info"]{gpu})))
+display(Markdown(eb.banner(r["info"]{gpu})))
 display(Markdown(f"Results folder `{{run.name}}`: " + eb.caption(r["info"])))'''
 
 EB_FIG = '''fig = eb.figure(r, imp)
@@ -394,6 +397,7 @@ FIGS["earlybird_lenet"] = [
 
 **This page is our transfer, not the paper's experiment.** We apply the paper's rule to LeNet-300-100 on MNIST with *unstructured* magnitude masks, the masks of the LTH chapters: every 100 iterations of the dense run we compute the one-shot layer-wise magnitude mask at the densities of the tickets we compare with (Pm 51.3%, 21.1%, 7.0%: 3, 7 and 12 IMP levels), keep the last 5 masks and draw the ticket as soon as the newest is within ε = 0.1 (normalised Hamming distance) of each of the 4 before it. The drawn mask is reset to θ0 and retrained for the full schedule (variant `reset`), beside the one-shot ticket drawn at the end of the same run and the IMP ticket of the same density from the LTH LeNet run of the same profile."""),
     ("params", EB_PARAMS.format(seeds="[0, 1]")),
+    ("hcode", EB_CHECK),
     ("hcode", EB_SETUP.format(preset="lenet", imp='eb.imp_tickets([3, 7, 12], SEEDS, PROFILE, RESULTS_DIR)', gpu="")),
     ("hcode", EB_FIG),
     ("hcode", EB_TABLES),
@@ -413,6 +417,7 @@ FIGS["earlybird_vgg16"] = [
 
 **Retraining variants.** `eb-continue`: the dense weights and batch-norm statistics at the draw epoch, masked, trained for the remaining epochs with the schedule continued — what the paper describes. The authors' CIFAR `main_c.py` loads only the channel configuration of that checkpoint, so as written it trains a *freshly initialised* pruned network over those epochs; we do not run that variant. `eb-reset` and `end-reset`: the early-bird and the end-of-training masks on θ0 of the same run, trained for the full schedule (like the authors' `main_scratch.py`, with θ0 instead of a new initialisation)."""),
     ("params", EB_PARAMS.format(seeds="[0]")),
+    ("hcode", EB_CHECK),
     ("hcode", EB_SETUP.format(preset="vgg16-eb", imp="None", gpu=", gpu_pending=True")),
     ("hcode", EB_FIG),
     ("hcode", EB_TABLES),
