@@ -237,7 +237,7 @@ DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets:
               'DEVICE = "cpu"\nRESULTS_DIR = "results"  # relative to the repository root\n'
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-             "from lthrepro import pages, paper, plotting, supermask\nfrom lthrepro.config import check_parameters\n\n"
+             "from lthrepro import experiments, pages, paper, plotting, supermask\nfrom lthrepro.config import check_parameters\n\n"
              "SEEDS = supermask.page_seeds(PRESET, PROFILE, SEEDS)\n"
              "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)\n"
              "over = supermask.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
@@ -299,7 +299,8 @@ DLT_CLAIM["dlt_supermasks"] = ("# DLT §5 and Table 2: supermasks\n\n"
                                "**Untrained supermask** (§5.1-5.2): masks are chosen one-shot from the trained dense "
                                "network (as the authors' `get_init_loss_train_lottery.py` does) at the density of n IMP "
                                "rounds, and applied to θ0 or to signed constants α·sign(θ0) (α = the layer's init std); "
-                               "no training.\n\n"
+                               "no training. The density reported is the one with the best *validation* accuracy; the "
+                               "test set only reports.\n\n"
                                "**Learned supermask** (§5.3): weights are frozen; each weight has a score s, the mask is"
                                " a Bernoulli(sigmoid(s)) sample drawn every forward pass, and gradients reach s through "
                                "a straight-through estimator. SGD, lr 100, momentum 0.9, batch 250 (authors' README). We"
@@ -311,7 +312,7 @@ DLT_CLAIM["dlt_supermasks"] = ("# DLT §5 and Table 2: supermasks\n\n"
 
 def dlt_family_page(name: str, family: str, title: str) -> list[tuple]:
     return [("md", DLT_CLAIM[name]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
-            ("code", f'frames, infos = supermask.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
+            ("code", f'frames, infos = experiments.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
                      f"device=DEVICE, **over)\n" + DLT_WARN, SETUP),
             ("code", f'fig = plotting.variant_panels(frames, f"{title}: {{PRESET}} ({{PROFILE}} profile)")\n'
                      "display(fig)\nplt.close(fig)\n"
@@ -331,7 +332,7 @@ FIGS["dlt_mask0"] = dlt_family_page("dlt_mask0", "mask0", "DLT §4")
 FIGS["dlt_supermasks"] = [
     ("md", DLT_CLAIM["dlt_supermasks"]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
     ("code", "untr, uprov = supermask.untrained_table(PRESET, PROFILE, root=RESULTS_DIR, **over)\n"
-             "lt, infos = supermask.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
+             "lt, infos = experiments.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
              + DLT_WARN, SETUP),
     ("code", "fig = plotting.untrained_panels(untr, f\"Untrained networks under one-shot masks of each criterion "
              "({PRESET}, {PROFILE} profile)\")\ndisplay(fig)\nplt.close(fig)\n"
@@ -342,7 +343,7 @@ FIGS["dlt_supermasks"] = [
              'table = paper.compare(claims, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
              "display(Markdown(paper.to_markdown(table)))"),
     ("code", DLT_VERDICT),
-    ("md", "## Best untrained accuracy per criterion and weights (over densities, with its Pm)"),
+    ("md", "## Untrained accuracy per criterion and weights, at the density best on validation (with its Pm)"),
     ("code", "display(Markdown(pages.untrained_best(untr)))"),
     ("md", "## Learned supermasks (sampled masks; % test accuracy)"),
     ("code", "display(Markdown(pages.learned_summary(lt)))"),
