@@ -370,7 +370,7 @@ check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULT
 EB_SETUP = '''run = eb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES, EPS, KEEP)
 r = eb.load(run)
 imp = {imp}
-display(Markdown(eb.banner(r["info"]{gpu})))
+display(*[Markdown(b) for b in [eb.banner(r["info"]{gpu})] if b])  # the banner, only when there is one
 display(Markdown(f"Results folder `{{run.name}}`: " + eb.caption(r["info"])))'''
 
 EB_FIG = '''fig = eb.figure(r, imp)
