@@ -1,4 +1,4 @@
-"""Command line: ``python -m lthrepro {run,list,notebooks,bench} ...`` (a thin layer).
+"""Command line: ``python -m lthrepro {run,plan,list,notebooks,bench} ...`` (a thin layer).
 
 Bad input (unknown preset or profile, a rate outside [0, 1), missing or corrupt data, an
 unwritable results folder) prints one line naming the problem and the fix, and exits with 2.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import time
 from pathlib import Path
 
 from . import config as cfgmod
@@ -51,13 +52,49 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
     return cfgmod.make_config(a.preset, a.profile, a.variant, **over)
 
 
+def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
+    """The configs of a preset (with --variant, --rate, ...) or of a figure (``runner.FIGURES``)."""
+    from . import plan
+    if a.preset not in plan.figures():
+        return [build_config(a)]
+    if a.variant or getattr(a, "rate", None) is not None:
+        raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
+                                 "(give a preset such as conv2 instead)")
+    over = _overrides(a.set)
+    if a.levels is not None:
+        over["levels"] = a.levels
+    return plan.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
+
+
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import lottery
-    cfg = build_config(a)
+    from . import executors
+    cfgs = targets(a)
     root = Path(a.results) if a.results else None
-    d = lottery.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group)
-    print(f"results: {d}")
-    print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
+    dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
+                                       log=(lambda m: None) if a.quiet else print,
+                                       started=a.started, progress=not a.quiet, max_group=a.group)
+    for d in dirs:
+        print(f"results: {d}")
+        if (d / "summary.csv").exists():
+            print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
+    if not finished:
+        print("stopped at the deadline with levels left; run the same command again to continue")
+        return executors.STOPPED
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from . import plan
+    root = Path(a.results) if a.results else None
+    names = plan.figures() if a.preset == "all" else [a.preset]
+    if a.markdown and a.preset == "all":
+        print(plan.figures_markdown(a.profile, a.device, root), end="")
+        return 0
+    for n in names:
+        a.preset = n
+        ts = plan.tasks(targets(a), a.device, root)
+        print(plan.markdown([(n, ts)], a.device) + "\n" + plan.rate_notes(ts) if a.markdown else
+              plan.describe(ts, f"plan {n}: profile {a.profile}, device {a.device}, results {root or 'results'}"))
     return 0
 
 
@@ -83,6 +120,7 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()  # a --deadline counts from here
     p = _Parser(prog="lthrepro", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run (or resume) a lottery experiment")
@@ -96,9 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--group", type=int, default=None, help="max runs trained together")
     r.add_argument("--results", default=None, help="results root (default: ./results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: this process (default); ray: one Ray task per level of each trial")
+    r.add_argument("--address", default=None, help="Ray cluster address (HOST:PORT, auto); default: a new local one")
+    r.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="stop cleanly within SECONDS: most needed levels first, none started that cannot "
+                        "finish, finished levels kept (exit status 75 when work is left)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_run)
+    pl = sub.add_parser("plan", help="the independent tasks of a figure or preset, their cost and what exists")
+    pl.add_argument("preset", help="a preset, a figure (fig05, ...) or all")
+    pl.add_argument("--profile", default="budget")
+    pl.add_argument("--variant", default=None)
+    pl.add_argument("--seeds", type=int, nargs="+")
+    pl.add_argument("--levels", type=int)
+    pl.add_argument("--device", default="cuda", help="the device the estimate is for (default cuda)")
+    pl.add_argument("--results", default=None, help="results root (default: ./results)")
+    pl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    pl.add_argument("--markdown", action="store_true", help="a markdown table (the book's estimate table)")
+    pl.set_defaults(fn=cmd_plan, rate=None)
     ls = sub.add_parser("list", help="presets, profiles and finished results")
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
@@ -111,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             pass
     a = p.parse_args(argv)
+    a.started = started
     from .data import DataError
     from .lottery import NoTrainError
     from .results import ResultsError

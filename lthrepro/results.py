@@ -75,6 +75,18 @@ def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: d
     os.replace(tmp, d)
 
 
+def install_member(d: Path, files: dict[str, bytes]) -> None:
+    """Write one finished run from its files' bytes (trained elsewhere: ``executors``), as
+    atomically as ``save_member``: a sibling temp folder renamed into place."""
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=".tmp-"))
+    for name, blob in files.items():
+        (tmp / Path(name).name).write_bytes(blob)
+    if d.exists():
+        shutil.rmtree(d)
+    os.replace(tmp, d)
+
+
 def load_tensors(d: Path, name: str) -> dict:
     return torch.load(Path(d) / f"{name}.pt", weights_only=True)
 
@@ -118,18 +130,20 @@ def device_name(device: str | torch.device) -> str:
 
 
 def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg: dict,
-                   started: str | None = None, commit: str | None = None, complete: bool = True) -> None:
+                   started: str | None = None, commit: str | None = None, complete: bool = True,
+                   device_label: str | None = None, extra: dict | None = None) -> None:
     """Record one session (who ran what, where, when, how long) in provenance.json. A session
     identified by ``started`` is updated in place, so a runner can record after every level and
-    a killed run still leaves its provenance."""
+    a killed run still leaves its provenance. ``device_label`` names the devices of a session
+    whose runs trained elsewhere (Ray workers); ``extra`` adds fields (the executor)."""
     path = Path(run_dir) / "provenance.json"
     prov = read_json(path) if path.exists() else {"sessions": []}
     entry = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device_name(device), "torch": torch.__version__,
+        "device": device_label or device_name(device), "torch": torch.__version__,
         "git_commit": commit or git_commit(),
         "wall_seconds": round(seconds, 1), "members_trained": trained,
-        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]}
+        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"], **(extra or {})}
     if started:
         entry.update(started=started, complete=complete)
     prov["sessions"] = [s for s in prov["sessions"] if not started or s.get("started") != started]
@@ -179,16 +193,21 @@ def missing(cfg, root: str | Path | None = None) -> list[tuple[str, int, int, in
     return [m for m in expected_members(cfg) if not is_done(member_dir(d, *m))]
 
 
-def obtain(cfg, device: str = "cpu", root: str | Path | None = None) -> Path:
+def obtain(cfg, device: str = "cpu", root: str | Path | None = None, executor: str = "local") -> Path:
     """The results folder of ``cfg``: read as is when every requested run has its metrics
     (tensors are git-ignored, so a fresh clone can render but not extend), otherwise trained by
-    ``lottery.run`` (which raises ``NoTrainError`` under LTHREPRO_NO_TRAIN=1)."""
-    from .config import run_name
+    ``lottery.run`` (which raises ``NoTrainError`` under LTHREPRO_NO_TRAIN=1), or by the Ray
+    executor when ``executor`` is ``ray`` or ``ray:ADDRESS``."""
+    from .config import parse_executor, run_name
+    name, address = parse_executor(executor)
     d = resolve_root(root) / run_name(cfg)
     if not missing(cfg, root):
         return d
-    from . import lottery  # late import: lottery imports this module
-    return lottery.run(cfg, device=device, root=resolve_root(root))
+    if name == "local":
+        from . import lottery  # late import: lottery imports this module
+        return lottery.run(cfg, device=device, root=resolve_root(root))
+    from . import executors
+    return executors.execute([cfg], device, resolve_root(root), name, address)[0][0]
 
 
 def load_summary(run_dir: Path, cfg=None):

@@ -60,7 +60,7 @@ SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08")
 
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
-               cpu_smoke: bool = True) -> dict:
+               cpu_smoke: bool = True, executor: str = "local") -> dict:
     """Papermill parameters for one figure under ``profile``."""
     fig = FIGURES[key]
     preset = fig["runs"][0][0]
@@ -70,7 +70,7 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
     if results_dir is None:
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
     return {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
-            "OVERRIDES": over}
+            "OVERRIDES": over, "EXECUTOR": executor}
 
 
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
@@ -127,11 +127,15 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
+    if a.address and a.executor != "ray":
+        raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
+    executor = f"ray:{a.address}" if a.address else a.executor
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
     for i, key in enumerate(keys, 1):
-        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
+        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke,
+                            executor=executor)
         if a.levels is not None:  # not hashed: renders the finished levels of a longer run
             params["OVERRIDES"]["levels"] = a.levels
         t0 = time.time()
@@ -151,6 +155,9 @@ def add_parser(sub) -> None:
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
     n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
     n.add_argument("--device", default="cpu")
+    n.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="train missing runs here (local) or on a Ray cluster (EXECUTOR parameter)")
+    n.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
     n.add_argument("--levels", type=int, default=None,

@@ -24,7 +24,8 @@ CIFAR_RULE = (
 def params(seeds: list[int]) -> str:
     return (f'PROFILE = "budget"  # smoke | budget | paper\nSEEDS = {seeds}\nDEVICE = "cpu"\n'
             'RESULTS_DIR = "results"  # relative to the repository root\n'
-            "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)")
+            "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)\n"
+            'EXECUTOR = "local"  # local | ray | ray:ADDRESS: where missing runs train (Running at scale)')
 
 
 IMPORTS = ("from IPython.display import HTML, Markdown, display\n"
@@ -56,7 +57,7 @@ def notebook(cells: list[tuple[str, str]]) -> nbf.NotebookNode:
 
 def lenet_setup(extra: str) -> str:
     return (IMPORTS + f'\ncfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), {extra}**OVERRIDES)\n'
-            "run = results.obtain(cfg, device=DEVICE, root=RESULTS_DIR)\n"
+            "run = results.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
             "df = results.load_summary(run, cfg)\ninfo = results.run_info(run)\n"
             'display(HTML(plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels))))\n'
             'display(Markdown(f"Results folder `{run.name}`: " + plotting.caption(info)))')
@@ -64,7 +65,8 @@ def lenet_setup(extra: str) -> str:
 
 def multi_setup(runs: str) -> str:
     return (IMPORTS + f"\ncfgs = {runs}\n"
-            "dirs = {k: results.obtain(c, device=DEVICE, root=RESULTS_DIR) for k, c in cfgs.items()}\n"
+            "dirs = {k: results.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
+            " for k, c in cfgs.items()}\n"
             "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
             "infos = [results.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"
