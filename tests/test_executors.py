@@ -168,6 +168,18 @@ def test_deadline_abandons_the_running_level_and_writes_nothing_of_it(tmp_path, 
 
 
 @pytest.mark.slow
+def test_deadline_never_starts_a_level_whose_estimate_does_not_fit(tmp_path, monkeypatch):
+    """Estimates far too high (a fake bench, 0.001 iterations/s): no level fits in 60 s, none is
+    started, and the command says so and ends at once instead of waiting for the deadline."""
+    for k, v in _fake_bench(tmp_path, 1e-3).items():
+        monkeypatch.setenv(k, v)
+    rc, wall, out = _timed("run", *ARGS, "--results", str(tmp_path / "r"), "--deadline", "60")
+    assert rc == executors.STOPPED and "not starting lenet-" in out and "level 0 (estimate" in out, out
+    assert wall < 60 and "abandoned" not in out
+    assert not list((tmp_path / "r").rglob("metrics.json"))
+
+
+@pytest.mark.slow
 def test_deadline_keeps_finished_levels_and_a_second_call_finishes_identically(tmp_path, reference):
     """A deadline of about half the local run's time plus start-up: the command stops within a
     few seconds of it, every level it finished is on disk whole, and the same command again
