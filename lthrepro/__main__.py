@@ -54,8 +54,8 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
 
 def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
     """The configs of a preset (with --variant, --rate, ...) or of a figure (``runner.FIGURES``)."""
-    from . import plan
-    if a.preset not in plan.figures():
+    from . import runner
+    if a.preset not in runner.FIGURES:
         return [build_config(a)]
     if a.variant or getattr(a, "rate", None) is not None:
         raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
@@ -63,7 +63,7 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
     over = _overrides(a.set)
     if a.levels is not None:
         over["levels"] = a.levels
-    return plan.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
+    return runner.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -84,11 +84,12 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from . import plan
+    from . import plan, runner
     root = Path(a.results) if a.results else None
-    names = plan.figures() if a.preset == "all" else [a.preset]
+    names = list(runner.FIGURES) if a.preset == "all" else [a.preset]
     if a.markdown and a.preset == "all":
-        print(plan.figures_markdown(a.profile, a.device, root), end="")
+        figs = {n: runner.figure_configs(n, a.profile, a.device) for n in names}
+        print(plan.figures_markdown(figs, a.device, root), end="")
         return 0
     for n in names:
         a.preset = n

@@ -102,21 +102,6 @@ class Task:
 
 
 # ------------------------------------------------------------------------------- targets
-def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **over) -> list[Config]:
-    """The configs a figure's notebook reads (``runner.FIGURES``), as the notebook builds them."""
-    from . import runner  # late: runner is the notebook layer
-    params = runner.parameters(key, profile, "cpu" if device.startswith("cpu") else device)
-    if seeds is not None:
-        params["SEEDS"] = list(seeds)
-    params["OVERRIDES"] = {**params["OVERRIDES"], **over}
-    return runner.configs(key, params)
-
-
-def figures() -> list[str]:
-    from . import runner
-    return list(runner.FIGURES)
-
-
 def merge(cfgs: list[Config]) -> list[Config]:
     """One config per results folder: figures that read the same folder with different controls
     (Figs. 1, 3, 4 all read the LeNet trials) share its members; counted and run once."""
@@ -369,13 +354,11 @@ def rate_notes(ts: list[Task]) -> str:
                      f"(*{r.source}*): {r.note}" for m, r in seen.items()) + "\n"
 
 
-def figures_markdown(profile: str, device: str, root: Path | None = None, names: list[str] | None = None) -> str:
-    """Every figure's estimate as a markdown table, plus the whole book (a results folder that
-    several figures read counted once) and the rates it rests on: the book's "Running at scale"
-    table (``scripts/scale_page.py`` writes it there)."""
-    names = names or figures()
-    rows = [(n, tasks(figure_configs(n, profile, device), device, root)) for n in names]
+def figures_markdown(figs: dict[str, list[Config]], device: str, root: Path | None = None) -> str:
+    """Every figure's estimate (``figs``: figure -> its configs, from ``runner.figure_configs``)
+    as a markdown table, plus the whole book (a results folder that several figures read counted
+    once) and the rates it rests on: the book's "Running at scale" tables."""
+    rows = [(n, tasks(cs, device, root)) for n, cs in figs.items()]
     if len(rows) > 1:
-        every = [c for n in names for c in figure_configs(n, profile, device)]
-        rows.append(("all figures (shared runs once)", tasks(every, device, root)))
+        rows.append(("all figures (shared runs once)", tasks([c for cs in figs.values() for c in cs], device, root)))
     return markdown(rows, device) + "\n" + rate_notes([t for _, ts in rows for t in ts])

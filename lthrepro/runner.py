@@ -80,6 +80,17 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
             for p, v, extra in FIGURES[key]["runs"]]
 
 
+def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **over) -> list[cfgmod.Config]:
+    """The configs figure ``key``'s notebook reads under ``profile`` (for ``plan`` and ``run``)."""
+    if key not in FIGURES:
+        raise cfgmod.ConfigError(f"unknown figure '{key}'; choose from {', '.join(FIGURES)}")
+    params = parameters(key, profile, "cpu" if device.startswith("cpu") else device)
+    if seeds is not None:
+        params["SEEDS"] = list(seeds)
+    params["OVERRIDES"] = {**params["OVERRIDES"], **over}
+    return configs(key, params)
+
+
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
     """Run one source notebook with papermill; returns the executed copy."""

@@ -17,9 +17,10 @@ TABLES = [("paper-cuda", "paper", "cuda"), ("budget-cuda", "budget", "cuda")]
 
 
 def render(text: str) -> str:
-    from lthrepro import plan
+    from lthrepro import plan, runner
     for marker, profile, device in TABLES:
-        body = plan.figures_markdown(profile, device, root=ROOT / "results")
+        figs = {n: runner.figure_configs(n, profile, device) for n in runner.FIGURES}
+        body = plan.figures_markdown(figs, device, root=ROOT / "results")
         pat = re.compile(rf"(<!-- plan:{marker}:begin -->\n).*?(<!-- plan:{marker}:end -->)", re.S)
         if not pat.search(text):
             raise SystemExit(f"{PAGE} lacks the markers <!-- plan:{marker}:begin/end -->")

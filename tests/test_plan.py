@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import config, lottery, plan
+from lthrepro import config, lottery, plan, runner
 from lthrepro.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,10 +71,10 @@ def test_tasks_count_runs_levels_and_what_is_done(tmp_path):
 
 
 def test_figures_share_a_folder_once_and_steps_come_in_the_order_the_figure_needs():
-    cfgs = [c for f in ("fig01", "fig03", "fig04") for c in plan.figure_configs(f, "budget", "cpu")]
+    cfgs = [c for f in ("fig01", "fig03", "fig04") for c in runner.figure_configs(f, "budget", "cpu")]
     (m,) = plan.merge(cfgs)  # one LeNet folder: every control any of the three asks for
     assert m.random_prune == 1 and m.oneshot and m.reinits == 1
-    ts = plan.tasks(plan.figure_configs("fig05", "budget", "cuda"), "cuda")
+    ts = plan.tasks(runner.figure_configs("fig05", "budget", "cuda"), "cuda")
     assert len(ts) == 6 and {t.cfg.preset for t in ts} == {"conv2", "conv4", "conv6"}
     steps = sorted(((t, lv.level, i // 2) for i, t in enumerate(ts) for lv in t.steps),
                    key=lambda x: plan.order_key(*x))
