@@ -1,4 +1,4 @@
-"""Command line: ``python -m lthrepro {run,plan,list,notebooks,bench} ...`` (a thin layer).
+"""Command line: ``python -m lthrepro {run,plan,list,verify,notebooks,supermasks,bench} ...`` (a thin layer).
 
 Bad input (unknown preset or profile, a rate outside [0, 1), missing or corrupt data, an
 unwritable results folder) prints one line naming the problem and the fix, and exits with 2.
@@ -7,7 +7,6 @@ unwritable results folder) prints one line naming the problem and the fix, and e
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import time
 from pathlib import Path
@@ -21,27 +20,12 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _overrides(items: list[str]) -> dict:
-    """``--set key=value`` pairs, values parsed as Python literals (``rates`` as a dict)."""
-    out = {}
-    for it in items or []:
-        if "=" not in it:
-            raise cfgmod.ConfigError(f"--set takes key=value, got '{it}'")
-        k, v = it.split("=", 1)
-        if k not in cfgmod.Config.__dataclass_fields__:
-            raise cfgmod.ConfigError(f"unknown config field '{k}' in --set; see `python -m lthrepro list -v`")
-        try:
-            val = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            val = v
-        if k == "rates" and isinstance(val, dict):
-            val = tuple(val.items())
-        out[k] = tuple(val) if isinstance(val, list) else val
-    return out
-
-
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
-    over = _overrides(a.set)
+    over = cfgmod.parse_overrides(a.set)
+    for key, given in (("seeds", a.seeds), ("levels", a.levels), ("rates", a.rate)):
+        if given is not None and key in over:
+            raise cfgmod.ConfigError(f"{key} given by both --set and --{key.rstrip('s') if key == 'rates' else key}; "
+                                     "give it once")
     if a.seeds is not None:
         over["seeds"] = tuple(a.seeds)
     if a.levels is not None:
@@ -56,23 +40,28 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
     """The configs of a preset (with --variant, --rate, ...) or of a figure (``runner.FIGURES``)."""
     from . import runner
     if a.preset not in runner.FIGURES:
-        return [build_config(a)]
+        return [build_config(a)]  # (a stability page is refused by figure_configs)
     if a.variant or getattr(a, "rate", None) is not None:
         raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
                                  "(give a preset such as conv2 instead)")
-    over = _overrides(a.set)
+    over = cfgmod.parse_overrides(a.set)
     if a.levels is not None:
+        if "levels" in over:
+            raise cfgmod.ConfigError("levels given by both --set and --levels; give it once")
         over["levels"] = a.levels
     return runner.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
     from . import executors
+    cfgmod.check_device(a.device)
+    cfgmod.check_group(a.group)
     cfgs = targets(a)
     root = Path(a.results) if a.results else None
     dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
                                        log=(lambda m: None) if a.quiet else print,
-                                       started=a.started, progress=not a.quiet, max_group=a.group)
+                                       started=a.started, progress=not a.quiet, max_group=a.group,
+                                       force=a.force)
     for d in dirs:
         print(f"results: {d}")
         if (d / "summary.csv").exists():
@@ -86,7 +75,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_plan(a: argparse.Namespace) -> int:
     from . import plan, runner
     root = Path(a.results) if a.results else None
-    names = list(runner.FIGURES) if a.preset == "all" else [a.preset]
+    names = runner.PLANNED if a.preset == "all" else [a.preset]
     if a.markdown and a.preset == "all":
         figs = {n: runner.figure_configs(n, a.profile, a.device) for n in names}
         print(plan.figures_markdown(figs, a.device, root), end="")
@@ -110,14 +99,31 @@ def cmd_list(a: argparse.Namespace) -> int:
         for p in cfgmod.PROFILES:
             print(p, cfgmod.make_config(a.preset or "lenet", p))
     root = results.results_root()
-    runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.exists() else []
+    runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.is_dir() else []
     if runs:
-        print(f"results in {root}:")
-        for d in runs:
-            n = max(0, len((d / "summary.csv").read_text().splitlines()) - 1) if (d / "summary.csv").exists() else 0
-            prof = results.read_json(d / "config.json")["config"]["profile"]
-            print(f"  {d.name:<28} {prof:<7} {n} runs")
+        from . import numerics
+        print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
+        fp = numerics.fingerprint("cpu")
+        for d in runs:  # a damaged folder is listed with the fix, the others as usual
+            try:
+                prof = results.read_json(d / "config.json")["config"]["profile"]
+                n = len(results.collect(d))
+                rep = numerics.reproduces(d, fp)
+            except (results.ResultsError, KeyError, TypeError) as e:
+                print(f"  {d.name:<28} unreadable: {' '.join(str(e).split())}")
+                continue
+            print(f"  {d.name:<28} {prof:<7} {n:>4} runs  reproduces: {rep}")
     return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from . import results, verify
+    d = Path(a.result)
+    if not d.exists() and not d.is_absolute():
+        d = results.results_root() / a.result
+    ok, report = verify.verify(d, a.levels, a.device)
+    print(report)
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
                    help="stop cleanly within SECONDS: most needed levels first, none started that cannot "
                         "finish, finished levels kept (exit status 75 when work is left)")
+    r.add_argument("--force", action="store_true",
+                   help="extend a results folder trained under other numerics (the mix is recorded)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_run)
@@ -159,21 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
     ls.set_defaults(fn=cmd_list)
-    for extra in ("notebooks", "bench"):  # registered by their modules when present
-        try:
-            mod = __import__(f"lthrepro.{'runner' if extra == 'notebooks' else 'bench'}",
-                             fromlist=["add_parser"])
-            mod.add_parser(sub)
-        except ImportError:
-            pass
+    v = sub.add_parser("verify", help="retrain levels of a committed result and compare every metric")
+    v.add_argument("result", help="a results folder, e.g. lenet-19262789 or results/lenet-19262789")
+    v.add_argument("--levels", default="0", help="a level, a range such as 0-1, or all (default 0)")
+    v.add_argument("--device", default="cpu")
+    v.set_defaults(fn=cmd_verify)
+    from . import bench, experiments, runner  # their subcommands live beside the code they run
+    runner.add_parser(sub)
+    experiments.add_parser(sub)
+    bench.add_parser(sub)
     a = p.parse_args(argv)
     a.started = started
     from .data import DataError
     from .lottery import NoTrainError
     from .results import ResultsError
+    from .runner import NotebookError
     try:
         return a.fn(a)
-    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError) as e:
+    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:
         sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
         return 2
     except KeyboardInterrupt:

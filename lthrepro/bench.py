@@ -35,6 +35,69 @@ Tensor = torch.Tensor
 
 
 # ----------------------------------------------------------------- reference nn.Modules
+class MemberDropout(nn.Module):
+    """Inverted dropout whose masks come from the run's own generator ``gen`` (set per run):
+    keep where U[0,1) >= p, scale by 1/(1-p), one draw of the activation's shape per call."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p, self.gen = p, None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return x
+        keep = torch.rand(x.shape, generator=self.gen, device=x.device, dtype=x.dtype) >= self.p
+        return x * keep / (1 - self.p)
+
+
+class SupermaskLinear(nn.Module):
+    """Zhou et al. §5.3, peer style: a frozen linear layer whose weight is multiplied by a
+    Bernoulli(sigmoid(score)) mask, straight-through gradient to the score, optional DWR. In
+    training every forward draws a mask; in evaluation the mask drawn by ``draw()`` is used."""
+
+    def __init__(self, weight: Tensor, bias: Tensor, score: Tensor, dwr: bool):
+        super().__init__()
+        self.score = nn.Parameter(score.clone())
+        self.register_buffer("weight", weight.clone())
+        self.register_buffer("bias", bias.clone())
+        self.dwr, self.gen, self.eval_mask = dwr, None, None
+
+    def draw(self) -> Tensor:
+        prob = torch.sigmoid(self.score)
+        m = torch.bernoulli(prob.detach(), generator=self.gen)
+        m = prob + (m - prob).detach() if self.training else m
+        scale = m.numel() / m.detach().sum().clamp_min(1.0) if self.dwr else 1.0
+        return m * scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = self.draw() if self.training else self.eval_mask
+        return F.linear(x, self.weight * m, self.bias)
+
+
+class RefSupermaskMLP(nn.Module):
+    """LeNet-300-100 with learned supermasks (Zhou et al. §5.3), built from one member."""
+
+    def __init__(self, frozen: dict[str, Tensor], scores: dict[str, Tensor], dwr: bool):
+        super().__init__()
+        self.names = [n for n, _, _ in models.SPECS["lenet"]]
+        self.layers = nn.ModuleList(SupermaskLinear(frozen[f"{n}.weight"], frozen[f"{n}.bias"],
+                                                    scores[f"{n}.weight"], dwr) for n in self.names)
+
+    def set_generator(self, gen: torch.Generator) -> None:
+        for layer in self.layers:
+            layer.gen = gen
+
+    def draw_eval_masks(self) -> None:  # one mask per evaluation, shared by val and test
+        with torch.no_grad():
+            for layer in self.layers:
+                layer.eval_mask = layer.draw()
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x)
+
+
 class RefConvNet(nn.Module):
     """LeNet-300-100 (no convs) and Conv-2/4/6: pairs of 3x3 convs, each pair followed by 2x2
     max pooling, then fully connected layers with ReLU (and dropout, LTH App. H.5)."""
@@ -46,7 +109,7 @@ class RefConvNet(nn.Module):
         self.fcs = [n for n, k, _ in spec if k in ("fc", "output")]
         for n, k, s in spec:
             setattr(self, n, nn.Conv2d(s[1], s[0], 3, padding=1) if k == "conv" else nn.Linear(s[1], s[0]))
-        self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.drop = MemberDropout(dropout) if dropout else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         for i, n in enumerate(self.convs):
@@ -218,14 +281,27 @@ def train_reference(cfg: Config, members: list[Member], data: data_mod.Data,
     xva, xte = data.x_val.to(dtype), data.x_test.to(dtype)
     out = []
     for m in members:
-        assert m.fixed is None, "the reference holds pruned weights at zero only"
-        net = reference_module(cfg.model, cfg.dropout).to(dev, dtype)
-        load_member(net, m.init, m.state or models.init_state(cfg.model))
-        masks = {k: v.to(dev) for k, v in m.mask.items()}
-        pmap = dict(net.named_parameters())
+        # The run's own noise generator (dropout masks, Bernoulli supermasks): train.Member's
+        # documented seed, drawn on the device, in the order the forward pass meets the layers.
+        gen = torch.Generator(device=dev).manual_seed(m.noise_seed)
+        supermask = getattr(m, "frozen", None) is not None
+        if supermask:  # learned supermask (Zhou et al. §5.3): the trained tensors are scores
+            net = RefSupermaskMLP(m.frozen, m.init, m.dwr).to(dev, dtype)
+            net.set_generator(gen)
+            masks, pmap = {}, {}
+        else:
+            net = reference_module(cfg.model, cfg.dropout).to(dev, dtype)
+            if isinstance(getattr(net, "drop", None), MemberDropout):
+                net.drop.gen = gen
+            load_member(net, m.init, m.state or models.init_state(cfg.model))
+            masks = {k: v.to(dev) for k, v in m.mask.items()}
+            pmap = dict(net.named_parameters())
+        # Pruned weights hold zero, or fixed values (Zhou et al. §4 mask-0 actions).
+        fixed = {k: (m.fixed[k] if m.fixed else torch.zeros_like(v, dtype=dtype)).to(dev, dtype)
+                 for k, v in masks.items()}
         with torch.no_grad():
             for k, v in masks.items():
-                pmap[k].mul_(v)
+                pmap[k].copy_(torch.where(v, pmap[k], fixed[k]))
         if cfg.optimizer == "adam":
             opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
@@ -237,8 +313,10 @@ def train_reference(cfg: Config, members: list[Member], data: data_mod.Data,
         curves = {k: [] for k in ("val_loss", "val_acc", "test_loss", "test_acc", "train_loss")}
         run_loss, run_n = 0.0, 0
         net.train()
+        draw = net.draw_eval_masks if supermask else (lambda: None)
         for it, (xb, yb) in enumerate(loader):
             if it in evals:
+                draw()
                 _record(curves, net, xva, data.y_val, xte, data.y_test, dev, run_loss, run_n)
                 run_loss, run_n = 0.0, 0
             if it < start:  # a rewound run continues the data order of iteration `start`
@@ -250,11 +328,13 @@ def train_reference(cfg: Config, members: list[Member], data: data_mod.Data,
             sched.step()
             with torch.no_grad():  # the mask re-applied after each step
                 for k, v in masks.items():
-                    pmap[k].mul_(v)
+                    pmap[k].copy_(torch.where(v, pmap[k], fixed[k]))
             run_loss += loss.item()
             run_n += 1
+        draw()
         _record(curves, net, xva, data.y_val, xte, data.y_test, dev, run_loss, run_n)
         j = min(range(len(evals)), key=lambda i: curves["val_loss"][i])
+        draw()
         tr = _evaluate(net, data.x_train.to(dtype), data.y_train, dev)[1] if train_acc else math.nan
         metrics = {"iterations": evals, **curves, "early_stop_iter": evals[j],
                    "early_stop_test_acc": curves["test_acc"][j],
@@ -262,6 +342,9 @@ def train_reference(cfg: Config, members: list[Member], data: data_mod.Data,
                    "final_test_acc": curves["test_acc"][-1], "final_val_acc": curves["val_acc"][-1],
                    "final_train_acc": tr}
         params, state = module_state(net)
+        if supermask:  # lthrepro's names: a layer's score under its weight's name, biases frozen
+            params = {**{f"{n}.weight": ly.score.detach().clone() for n, ly in zip(net.names, net.layers)},
+                      **{f"{n}.bias": ly.bias.clone() for n, ly in zip(net.names, net.layers)}}
         out.append(Result(final={k: v.cpu() for k, v in params.items()},
                           state={k: v.cpu() for k, v in state.items()}, metrics=metrics))
     return out
@@ -360,13 +443,35 @@ def _git_dirty() -> bool | None:
         return None
 
 
+def check_args(a: argparse.Namespace) -> list[int]:
+    """Every option of ``bench`` checked (one-line ConfigError) before minutes of timing;
+    returns the group sizes."""
+    from .config import ConfigError, check_device
+    from .results import check_writable
+    check_device(a.device)
+    try:
+        groups = [int(g) for g in a.group.split(",")]
+    except ValueError:
+        raise ConfigError(f"--group {a.group!r}: give group sizes as integers separated by commas, "
+                          "e.g. --group 1,8,32") from None
+    if not groups or min(groups) < 1:
+        raise ConfigError(f"--group {a.group!r}: group sizes must be 1 or more")
+    models_ = a.models.split(",")
+    bad = [m for m in models_ if m not in PRESET_OF]
+    if bad or not models_:
+        raise ConfigError(f"unknown model '{bad[0] if bad else ''}' in --models; choose from {', '.join(PRESET_OF)}")
+    for opt, v, lo in (("--iters", a.iters, 1), ("--eval-n", a.eval_n, 1), ("--ref-members", a.ref_members, 0),
+                       ("--threads", a.threads, 0)):
+        if v < lo:
+            raise ConfigError(f"{opt} {v} must be {lo} or more")
+    check_writable(Path(a.out), "--out")
+    return groups
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from .results import device_name, git_commit
+    groups = check_args(a)  # every option before any timing
     dev = torch.device(a.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        from .config import ConfigError
-        raise ConfigError("--device cuda given but no CUDA device is available; use --device cpu")
-    groups = [int(g) for g in a.group.split(",")]
     if a.threads:
         torch.set_num_threads(a.threads)
     t0 = time.time()

@@ -6,9 +6,12 @@ as transcribed in ``shared/reference/paper-numbers.md`` section 1.1.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 
 PROFILES = ("smoke", "budget", "paper")
@@ -91,6 +94,12 @@ def config_hash(cfg: Config) -> str:
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
+def derive_seed(*parts) -> int:
+    """Stable seed from a tuple of parts, e.g. ("reinit", trial, rep, level): a control's init or
+    a run's noise must not collide with a trial's, and must not depend on the run's group."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
+
+
 def run_name(cfg: Config) -> str:
     """Results folder name: preset + short config hash."""
     return f"{cfg.preset}-{config_hash(cfg)}"
@@ -123,13 +132,33 @@ PRESETS: dict[str, Config] = {
                        scope="global", rates=(("conv", 0.2),), reinits=1),
 }
 
+
+def _lmc(model: str) -> Config:
+    """LMC's standard CIFAR protocol as far as it is known: open_lth's defaults (C-tagged in
+    followup-numbers.md §1; LMC's Table 1 itself is unverified): SGD momentum 0.9, lr 0.1,
+    160 epochs of batch 128 (62,500 iterations of open_lth's 50K-image epochs; we hold 5,000
+    images out for validation as everywhere), x0.1 at epochs 80 and 120, weight decay 1e-4,
+    crop + flip, global pruning of 20% of the conv weights per level (fc/output not pruned)."""
+    return Config(preset=f"{model}_lmc", model=model, dataset="cifar10", optimizer="sgd", lr=0.1,
+                  momentum=0.9, weight_decay=1e-4, batch_size=128, iterations=62_500,
+                  milestones=(31_250, 46_875), augment=True, scope="global",
+                  rates=(("conv", 0.2),), reinits=1)
+
+
+# Frankle et al. 2020 (LMC): the networks of the stability chapter (stability.py), beside LTH's.
+# The VGG-16 is the one network the early-bird chapter shares (models.VGG16_WIDTHS).
+PRESETS["resnet20_lmc"] = _lmc("resnet20")
+PRESETS["vgg16_lmc"] = _lmc("vgg16")
+
 # Variants the paper runs on top of a preset (LTH §4 Figs. 7-8, App. H.5).
 VARIANTS: dict[str, dict] = {
     "lr0.01": {"lr": 0.01},
     "warmup10k": {"warmup": 10_000},
     "lr0.03-warmup20k": {"lr": 0.03, "warmup": 20_000},
-    "dropout": {"dropout": 0.5},  # iterations tripled: see apply_profile
+    "dropout": {"dropout": 0.5},  # iterations tripled and per-network rate: see make_config
 }
+# LTH App. H.5 / Fig. 6 caption: with dropout, Adam at 3e-4 (Conv-2), 2e-4 (Conv-4, Conv-6).
+DROPOUT_LR = {"conv2": 3e-4, "conv4": 2e-4, "conv6": 2e-4}
 
 
 def _scale(cfg: Config, factor: float) -> dict:
@@ -151,23 +180,33 @@ BUDGET: dict[str, dict] = {
     "conv6": {"factor": 0.25, "levels": 12, "seeds": (0, 1), "reinits": 1},
     "vgg19": {"factor": 0.1, "levels": 10, "seeds": (0,), "reinits": 1},
     "resnet18": {"factor": 0.25, "levels": 10, "seeds": (0,), "reinits": 1},
+    # LMC presets: the full schedule (rewind points are in iterations), one seed; the stability
+    # chapter sets its own levels (stability.SPECS).
+    "resnet20_lmc": {"factor": 1.0, "levels": 8, "seeds": (0,), "reinits": 1},
+    "vgg16_lmc": {"factor": 1.0, "levels": 12, "seeds": (0,), "reinits": 1},
 }
 
 
 def make_config(preset: str, profile: str = "paper", variant: str | None = None,
                 **overrides) -> Config:
     """preset -> profile -> overrides. Raises ConfigError with a one-line fix on bad input."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}'; choose one of {', '.join(PRESETS)}")
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
+    bad = [k for k in overrides if k not in Config.__dataclass_fields__]
+    if bad:
+        raise ConfigError(f"unknown config field '{bad[0]}'; see `python -m lthrepro list -v`")
     cfg = PRESETS[preset]
     if variant:
-        if variant not in VARIANTS:
+        if not isinstance(variant, str) or variant not in VARIANTS:
             raise ConfigError(f"unknown variant '{variant}'; choose one of {', '.join(VARIANTS)}")
         changes = dict(VARIANTS[variant])
-        if variant == "dropout":  # App. H.5: dropout runs train three times as long
-            changes["iterations"] = cfg.iterations * 3
+        if variant == "dropout":  # App. H.5: three times as long, at the paper's dropout rate
+            if preset not in DROPOUT_LR:
+                raise ConfigError(f"the dropout variant is defined for {', '.join(DROPOUT_LR)} (LTH App. H.5), "
+                                  f"not '{preset}'; use --set dropout=0.5 for a dropout run of your own")
+            changes.update(iterations=cfg.iterations * 3, lr=DROPOUT_LR[preset])
         cfg = dataclasses.replace(cfg, preset=f"{preset}-{variant}", **changes)
     cfg = dataclasses.replace(cfg, profile=profile)
     if profile == "budget":
@@ -176,7 +215,7 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
     elif profile == "smoke":
         # Seconds on a CPU: a data subset, a few iterations, 3 levels, one seed. VGG-19 and
         # ResNet get even less (a VGG-19 step costs ~1 s on 2 CPU cores).
-        big = cfg.model in ("vgg19", "resnet20")
+        big = cfg.model in ("vgg16", "vgg19", "resnet20")
         it = 20 if big else 120
         cfg = dataclasses.replace(cfg, iterations=it, milestones=tuple(
             int(it * m / cfg.iterations) for m in cfg.milestones),
@@ -184,59 +223,176 @@ def make_config(preset: str, profile: str = "paper", variant: str | None = None,
             train_limit=500 if big else 2_000, val_size=200 if big else 500,
             test_limit=200 if big else 1_000, levels=3, seeds=(0,), reinits=1,
             batch_size=16 if big else min(cfg.batch_size, 60))
-    try:
-        cfg = dataclasses.replace(cfg, **overrides)
-    except TypeError as e:
-        raise ConfigError(f"bad override: {e}") from None
+    cfg = dataclasses.replace(cfg, **{k: _normalise(k, v) for k, v in overrides.items()})
     validate(cfg)
     return cfg
 
 
+# ------------------------------------------------------------------------------ validation
+DATASETS = ("mnist", "cifar10", "synthetic")
+_FLOATS = {k for k, f in Config.__dataclass_fields__.items() if f.type == "float"}
+_PAIRS = ("rates", "extra")
+
+
+def _normalise(key: str, v):
+    """What a user or a notebook naturally types, in the Config's own types (so equal settings
+    hash equally): lists -> tuples, a single seed or milestone -> a 1-tuple, a ``rates``
+    mapping -> pairs, integers in float fields -> floats."""
+    if key in _PAIRS and isinstance(v, dict):
+        v = tuple(v.items())
+    if key in _PAIRS and isinstance(v, list | tuple):
+        v = tuple(tuple(p) if isinstance(p, list) else p for p in v)
+        if key == "rates":
+            v = tuple((p[0], float(p[1])) if isinstance(p, tuple) and len(p) == 2 and _is_int(p[1]) else p
+                      for p in v)
+    if key in ("seeds", "milestones") and _is_int(v):
+        v = (v,)
+    if isinstance(v, list):
+        v = tuple(v)
+    if key in _FLOATS and _is_int(v):
+        v = float(v)
+    return v
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+
+# field -> (is the type right, is the value in range, what it must be)
+_NUMBERS: dict[str, tuple] = {
+    "lr": (_is_num, lambda v: v > 0, "a positive number"),
+    "momentum": (_is_num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "weight_decay": (_is_num, lambda v: v >= 0, "a number >= 0"),
+    "gamma": (_is_num, lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    "dropout": (_is_num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "sigmoid_bias": (_is_num, lambda v: True, "a finite number"),
+    **{k: (_is_int, lambda v: v >= 1, "a positive integer")
+       for k in ("batch_size", "iterations", "eval_every", "val_size")},
+    **{k: (_is_int, lambda v: v >= 0, "an integer >= 0")
+       for k in ("warmup", "train_limit", "test_limit", "split_seed", "levels", "rewind", "reinits",
+                 "random_prune")},
+    **{k: (lambda v: isinstance(v, bool), lambda v: True, "True or False")
+       for k in ("augment", "oneshot", "dwr")},
+}
+
+
+def _choices() -> dict[str, tuple[str, object]]:
+    """Fields naming one entry of a registry: field -> (what it is, the registry)."""
+    from . import actions, models, pruning  # registries live beside the code they name
+    return {"model": ("model", models.MODELS), "dataset": ("data set", DATASETS),
+            "profile": ("profile", PROFILES), "optimizer": ("optimizer", ("adam", "sgd")),
+            "scope": ("pruning scope", ("layerwise", "global")),
+            "criterion": ("mask criterion", pruning.CRITERIA), "mask1": ("mask-1 action", actions.MASK1),
+            "mask0": ("mask-0 action", actions.MASK0), "supermask": ("supermask", ("", "learned")),
+            "supermask_weights": ("supermask_weights", ("init", "signed_constant"))}
+
+
 def validate(cfg: Config) -> None:
-    """Reject values that would silently produce nonsense."""
-    for kind, r in cfg.rates:
-        if not 0.0 <= r < 1.0:
-            raise ConfigError(f"pruning rate for '{kind}' is {r}; it must lie in [0, 1)")
-    if cfg.levels < 0:
-        raise ConfigError(f"levels is {cfg.levels}; it must be 0 or more")
-    if cfg.iterations <= 0 or cfg.batch_size <= 0 or cfg.eval_every <= 0:
-        raise ConfigError("iterations, batch_size and eval_every must be positive")
-    if not 0 <= cfg.rewind < cfg.iterations:
+    """Reject every value of the wrong type or out of range, naming the field and the fix, before
+    anything is trained or written (a wrong value would silently produce nonsense)."""
+    for k, (is_type, ok, what) in _NUMBERS.items():
+        v = getattr(cfg, k)
+        if not is_type(v) or not ok(v):
+            raise ConfigError(f"{k} is {v!r}; it must be {what}")
+    if not isinstance(cfg.preset, str) or not _NAME.match(cfg.preset):
+        raise ConfigError(f"preset name {cfg.preset!r} must be letters, digits, '.', '_', '+' or '-' "
+                          "(it names the results folder)")
+    for k, (what, reg) in _choices().items():
+        v = getattr(cfg, k)
+        if not isinstance(v, str) or v not in reg:
+            if k == "supermask":
+                raise ConfigError(f"unknown supermask '{v}'; choose learned (or leave it empty)")
+            raise ConfigError(f"unknown {what} '{v}'; choose one of {', '.join(reg)}")
+    from . import models
+    if cfg.dataset != "synthetic" and models.INPUT_SHAPE[cfg.model] != _DATA_SHAPE[cfg.dataset]:
+        raise ConfigError(f"model {cfg.model} does not take {cfg.dataset} images; use the preset made "
+                          "for this data set (see `python -m lthrepro list`)")
+    if cfg.augment and len(models.INPUT_SHAPE[cfg.model]) != 3:
+        raise ConfigError(f"augment=True crops and flips images; model {cfg.model} takes flat inputs")
+    if not isinstance(cfg.milestones, tuple) or not all(_is_int(m) and m >= 1 for m in cfg.milestones):
+        raise ConfigError(f"milestones is {cfg.milestones!r}; it must be a list of positive iterations, "
+                          "e.g. milestones=[20000,25000]")
+    if not isinstance(cfg.seeds, tuple) or not cfg.seeds or not all(_is_int(s) and s >= 0 for s in cfg.seeds):
+        raise ConfigError(f"seeds is {cfg.seeds!r}; it must be a non-empty list of integers >= 0")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds {list(cfg.seeds)} repeat a seed; give each trial once")
+    _validate_rates(cfg)
+    if not isinstance(cfg.extra, tuple) or not all(
+            isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in cfg.extra):
+        raise ConfigError(f"extra is {cfg.extra!r}; it must be a list of (name, text) pairs")
+    if not cfg.rewind < cfg.iterations:
         raise ConfigError(f"rewind iteration {cfg.rewind} must lie in [0, iterations)")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ConfigError(f"dropout {cfg.dropout} must lie in [0, 1)")
-    if cfg.optimizer not in ("adam", "sgd"):
-        raise ConfigError(f"unknown optimizer '{cfg.optimizer}'; choose adam or sgd")
-    if cfg.scope not in ("layerwise", "global"):
-        raise ConfigError(f"unknown pruning scope '{cfg.scope}'; choose layerwise or global")
-    if not cfg.seeds:
-        raise ConfigError("at least one seed is needed")
-    if cfg.reinits < 0 or cfg.random_prune < 0:
-        raise ConfigError("the number of control runs cannot be negative")
-    from . import actions, pruning  # registries live beside the code they name
-    for what, key, reg in (("mask criterion", cfg.criterion, pruning.CRITERIA),
-                           ("mask-1 action", cfg.mask1, actions.MASK1),
-                           ("mask-0 action", cfg.mask0, actions.MASK0)):
-        if key not in reg:
-            raise ConfigError(f"unknown {what} '{key}'; choose one of {', '.join(reg)}")
-    if cfg.supermask not in ("", "learned"):
-        raise ConfigError(f"unknown supermask '{cfg.supermask}'; choose learned (or leave it empty)")
-    if cfg.supermask_weights not in ("init", "signed_constant"):
-        raise ConfigError(f"unknown supermask_weights '{cfg.supermask_weights}'; "
-                          "choose init or signed_constant")
+    if cfg.train_limit and cfg.batch_size > cfg.train_limit:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than train_limit {cfg.train_limit}; "
+                          "lower batch_size or raise train_limit")
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+_DATA_SHAPE = {"mnist": (784,), "cifar10": (3, 32, 32)}
+
+
+def _validate_rates(cfg: Config) -> None:
+    from . import models
+    kinds = sorted(set(models.layer_kinds(cfg.model).values()))
+    if not isinstance(cfg.rates, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in cfg.rates):
+        raise ConfigError(f"rates is {cfg.rates!r}; it must map layer kinds to rates, "
+                          "e.g. rates={'fc': 0.2, 'output': 0.1}")
+    for kind, r in cfg.rates:
+        if kind not in kinds:
+            raise ConfigError(f"rates names layer kind '{kind}', which {cfg.model} does not have; "
+                              f"choose from {', '.join(kinds)}")
+        if not _is_num(r) or not 0.0 <= r < 1.0:
+            raise ConfigError(f"pruning rate for '{kind}' is {r!r}; it must lie in [0, 1)")
+    if len({k for k, _ in cfg.rates}) != len(cfg.rates):
+        raise ConfigError(f"rates {dict(cfg.rates)} names a layer kind twice; give each once")
+
+
+def parse_overrides(items: list[str] | None, option: str = "--set") -> dict:
+    """``key=value`` pairs typed on a command line (the ``run`` CLI and the supermask driver):
+    values are Python literals (``rates`` as a dict), anything else a string. Types and ranges
+    are checked by ``make_config``/``validate``."""
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ConfigError(f"{option} takes key=value, got '{it}'")
+        k, v = it.split("=", 1)
+        k = k.strip()
+        if k not in Config.__dataclass_fields__:
+            raise ConfigError(f"unknown config field '{k}' in {option}; see `python -m lthrepro list -v`")
+        if k in ("preset", "profile"):
+            raise ConfigError(f"{k} is not set with {option}: name it on the command line, "
+                              "e.g. `run lenet --profile budget`")
+        try:
+            val = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            val = v.strip()
+        out[k] = _normalise(k, val)
+    return out
 
 
 def check_device(device: str) -> None:
     """``cpu``, ``cuda`` or ``cuda:N`` that this machine has; anything else is a one-line error."""
     import torch
+    if not isinstance(device, str):
+        raise ConfigError(f"device {device!r} must be a string: cpu, cuda or cuda:N")
     try:
         d = torch.device(device)
-    except (RuntimeError, TypeError):
+    except (RuntimeError, TypeError, ValueError):
         raise ConfigError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
     if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
         raise ConfigError(f"device '{device}' is not available on this machine (no such GPU); use --device cpu")
     if d.type not in ("cpu", "cuda"):
         raise ConfigError(f"unsupported device '{device}'; use cpu, cuda or cuda:N")
+
+
+def check_group(group: int | None, option: str = "--group") -> None:
+    """How many runs train together: a positive number (or None: chosen from the device)."""
+    if group is not None and (not _is_int(group) or group < 1):
+        raise ConfigError(f"{option} {group}: the number of runs trained together must be 1 or more")
 
 
 EXECUTORS = ("local", "ray")
@@ -255,18 +411,17 @@ def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None,
                      EXECUTOR: str = "local", **extra) -> None:
     """First cell of every notebook: papermill parameters of the wrong kind stop the notebook
     with one clear message instead of running on defaults (or training the wrong thing)."""
-    if PROFILE not in PROFILES:
-        raise ConfigError(f"PROFILE '{PROFILE}' is unknown; pass -p PROFILE with one of {', '.join(PROFILES)}")
-    if not isinstance(SEEDS, list | tuple) or not SEEDS or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in SEEDS):
+    if not isinstance(PROFILE, str) or PROFILE not in PROFILES:
+        raise ConfigError(f"PROFILE {PROFILE!r} is unknown; pass -p PROFILE with one of {', '.join(PROFILES)}")
+    if not isinstance(SEEDS, list | tuple) or not SEEDS or not all(_is_int(s) and s >= 0 for s in SEEDS):
         raise ConfigError(f"SEEDS {SEEDS!r} must be a non-empty list of non-negative integers, e.g. -y 'SEEDS: [0, 1]'")
     if len(set(SEEDS)) != len(SEEDS):
         raise ConfigError(f"SEEDS {list(SEEDS)} repeats a seed; give each trial once")
     if not isinstance(DEVICE, str):
         raise ConfigError(f"DEVICE {DEVICE!r} must be a string such as 'cpu' or 'cuda'")
     check_device(DEVICE)
-    if RESULTS_DIR is not None and not isinstance(RESULTS_DIR, str):
-        raise ConfigError(f"RESULTS_DIR {RESULTS_DIR!r} must be a folder name (a string)")
+    if RESULTS_DIR is not None and (not isinstance(RESULTS_DIR, str) or not RESULTS_DIR.strip()):
+        raise ConfigError(f"RESULTS_DIR {RESULTS_DIR!r} must be a folder name (a non-empty string)")
     parse_executor(EXECUTOR)
     if OVERRIDES is not None:
         if not isinstance(OVERRIDES, dict):
@@ -274,3 +429,9 @@ def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None,
         bad = [k for k in OVERRIDES if k not in Config.__dataclass_fields__]
         if bad:
             raise ConfigError(f"OVERRIDES names unknown config field '{bad[0]}'; see `python -m lthrepro list -v`")
+        for k, v in OVERRIDES.items():  # types and ranges that do not depend on the preset
+            v = _normalise(k, v)
+            if k in _NUMBERS and not (_NUMBERS[k][0](v) and _NUMBERS[k][1](v)):
+                raise ConfigError(f"OVERRIDES['{k}'] is {v!r}; it must be {_NUMBERS[k][2]}")
+    if "PRESET" in extra and (not isinstance(extra["PRESET"], str) or extra["PRESET"] not in PRESETS):
+        raise ConfigError(f"PRESET {extra['PRESET']!r} is unknown; pass -p PRESET with one of {', '.join(PRESETS)}")

@@ -82,13 +82,33 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
+def _remove_empty(folders: list[Path]) -> None:
+    """Undo the folders a failed download created (innermost first), if they stayed empty."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _new_folders(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, innermost first."""
+    out = []
+    while not path.exists() and path != path.parent:
+        out.append(path)
+        path = path.parent
+    return out
+
+
 def _mnist_raw(root: Path, download: bool) -> tuple[np.ndarray, ...]:
     raw = root / "MNIST" / "raw"
     if not all((raw / f).exists() for f in MNIST_FILES) and download:
+        created = _new_folders(raw)
         try:  # torchvision fetches the official files and checks their md5s
             import torchvision
             torchvision.datasets.MNIST(str(root), train=True, download=True)
         except Exception as e:  # noqa: BLE001 - any failure means: no data
+            _remove_empty(created)
             raise DataError(f"MNIST not found under {raw} and the download failed ({e}); "
                             "set LTHREPRO_DATA to a folder holding MNIST/raw/*.gz") from None
     for f, md5 in MNIST_FILES.items():
@@ -112,6 +132,20 @@ def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read {path} ({e}); the file is corrupt, fetch it again") from None
 
 
+def _check_images(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """A user-provided CIFAR-10 file (no official checksum to compare with): uint8 images
+    [N, 32, 32, 3] in the official HWC layout and N labels in 0..9."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3) or not len(images):
+        raise DataError(f"{path}['images'] has shape {images.shape} and dtype {images.dtype}; CIFAR-10 "
+                        "needs uint8 images of shape [N, 32, 32, 3]: rewrite the file in that layout")
+    if labels.shape != (len(images),) or labels.dtype.kind not in "iu":
+        raise DataError(f"{path}['labels'] has shape {labels.shape} and dtype {labels.dtype}; it needs "
+                        f"{len(images)} integer labels, one per image")
+    if labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{path}['labels'] holds values from {labels.min()} to {labels.max()}; CIFAR-10 "
+                        "labels lie in 0..9: check the file")
+
+
 def _cifar_raw(root: Path, download: bool) -> tuple[np.ndarray, ...]:
     c = root / "cifar10"
     if (c / "train.npz").exists():
@@ -122,6 +156,7 @@ def _cifar_raw(root: Path, download: bool) -> tuple[np.ndarray, ...]:
                                 "the official CIFAR-10 training set; fetch it again")
         if (c / "test.npz").exists():  # a complete test set, official order (user-provided)
             te = _npz(c / "test.npz", ("images", "labels"))
+            _check_images(c / "test.npz", te["images"], te["labels"])
             note = "test accuracy on the 10,000 official test images"
         elif (c / "test_first1017.npz").exists():
             te = _npz(c / "test_first1017.npz", ("images", "labels"))
@@ -135,11 +170,13 @@ def _cifar_raw(root: Path, download: bool) -> tuple[np.ndarray, ...]:
     if not download:
         raise DataError(f"missing {c / 'train.npz'}; set LTHREPRO_DATA to a folder holding "
                         "cifar10/train.npz, or allow the download")
+    created = _new_folders(root)
     try:
         import torchvision
         tr = torchvision.datasets.CIFAR10(str(root), train=True, download=True)
         te = torchvision.datasets.CIFAR10(str(root), train=False, download=True)
     except Exception as e:  # noqa: BLE001
+        _remove_empty(created)
         raise DataError(f"CIFAR-10 not found under {c} and the download failed ({e})") from None
     return (tr.data, np.array(tr.targets, np.uint8), te.data, np.array(te.targets, np.uint8),
             "test accuracy on the 10,000 official test images")

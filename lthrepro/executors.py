@@ -1,6 +1,6 @@
 """Executors over a plan (issue 14): local, time-boxed (``--deadline``), and Ray.
 
-- ``local``: today's behaviour, ``lottery.run`` per config in this process (the group engine
+- ``local``: today's behaviour, ``Runner.run`` per config in this process (the group engine
   trains every trial of a level together).
 - ``deadline``: levels run one at a time in a child process, in the order a figure needs them
   (``plan.order_key``); a level whose estimate does not fit in the time left is never started,
@@ -12,7 +12,10 @@
 
 The time-boxed and Ray executors share one ``Driver``: the driver alone builds the members of a
 trial's next level (``Runner.prepare``, which reads the finished previous level from disk) and
-alone writes what comes back (``results.install_member``: atomic, the layout of a local run). A
+alone writes what comes back (``results.install_member``: atomic, the layout of a local run) and
+the session's provenance, under the rules of ``Runner.begin/record/finish`` (checks before
+anything is written, a record as soon as training starts, updated after every level, closed at
+the end) with the numerics fingerprint of the devices the workers train on (issue 11). A
 worker (``train_level``) trains the members it is handed in a scratch folder and returns the
 files ``Runner.save`` wrote there, so a worker that dies loses only its level and a driver that
 dies loses only the levels in flight: run again, it resumes from the last written level.
@@ -33,11 +36,18 @@ from pathlib import Path
 import torch
 
 from . import data as data_mod
-from . import lottery, models, plan
+from . import lottery, models, numerics, plan
 from . import results as res
 from .config import EXECUTORS, Config, ConfigError
+from .supermask import LearnedSupermaskRunner
 
 STOPPED = 75  # exit status of a time-boxed run stopped with work left (EX_TEMPFAIL): run it again
+
+
+def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> lottery.Runner:
+    """``experiments.make_runner``'s choice, repeated here: ``experiments.obtain`` hands a
+    notebook's EXECUTOR to this module, so it cannot import ``experiments`` back (one-way imports)."""
+    return (LearnedSupermaskRunner if cfg.supermask else lottery.Runner)(cfg, device, root, **kw)
 
 
 # ------------------------------------------------------------------------------ worker
@@ -61,7 +71,7 @@ def train_level(cfg: Config, level: int, todo: list, device: str, data_root: str
     data = _data(cfg)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="lthrepro-level-") as tmp:
-        r = lottery.make_runner(cfg, device, Path(tmp), data=data)
+        r = make_runner(cfg, device, Path(tmp), data=data)
         for i in range(0, len(todo), r.max_group):
             chunk = todo[i: i + r.max_group]
             r.save(level, chunk, r.train(chunk, level))
@@ -70,7 +80,16 @@ def train_level(cfg: Config, level: int, todo: list, device: str, data_root: str
     ray = sys.modules.get("ray")  # inside a Ray worker: which node of the cluster
     node = ray.get_runtime_context().get_node_id()[:12] if ray and ray.is_initialized() else "local"
     return {"files": files, "device": res.device_name(device), "host": socket.gethostname(),
-            "node": node, "pid": os.getpid(), "seconds": time.time() - t0}
+            "node": node, "pid": os.getpid(), "seconds": time.time() - t0,
+            "platform": numerics.platform_id(device)}
+
+
+def worker_fingerprint(device: str, data_root: str | None = None) -> dict:
+    """The numerics fingerprint (issue 11) where the levels train: ``numerics.fingerprint`` on a
+    worker (its golden run needs MNIST: the driver's data folder, where this node has it)."""
+    if data_root and Path(data_root).exists():
+        os.environ["LTHREPRO_DATA"] = data_root
+    return numerics.fingerprint(device)
 
 
 def _child(conn) -> None:  # the time-boxed executor's worker process
@@ -128,6 +147,10 @@ class ChildPool:
             raise RuntimeError(out)
         h, self.busy = self.busy, None
         return [(h, out)]
+
+    def fingerprint(self, device: str) -> dict:
+        """The child trains on this machine's ``device``: the driver computes the fingerprint."""
+        return numerics.fingerprint(device)
 
     def abandon(self) -> None:
         self.proc.kill()
@@ -187,12 +210,19 @@ class RayPool:
             raise ConfigError(f"--device {device} asks for GPUs but the Ray cluster has none; use --device cpu")
         self.remote = ray.remote(train_level).options(
             num_gpus=1 if gpu else 0, num_cpus=1, max_retries=retries, retry_exceptions=False)
+        self.remote_fp = ray.remote(worker_fingerprint).options(
+            num_gpus=1 if gpu else 0, num_cpus=1, max_retries=retries, retry_exceptions=False)
         # Levels in flight: enough to keep every GPU (or CPU) busy while the driver writes, few
         # enough that the members built for them do not fill the driver's memory.
         self.slots = 2 * max(1, int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1)))
 
     def ready(self, timeout: float) -> bool:
         return True
+
+    def fingerprint(self, device: str) -> dict:
+        """Computed by a worker with a task's resources (the driver may have no GPU); workers
+        report their platform with every level, and one that differs is recorded."""
+        return self.ray.get(self.remote_fp.remote(device, str(data_mod.data_root())))
 
     def submit(self, args: tuple):
         return self.remote.remote(*args)
@@ -219,7 +249,7 @@ class RayPool:
 class _Trial:
     task: plan.Task
     runner: lottery.Runner  # restricted to the trial's seed
-    head: lottery.Runner  # the config's runner (data loaded once per config, provenance)
+    head: lottery.Runner  # the config's runner (data loaded once per config, provenance, begin)
     index: int  # the config's position in the figure
     level: int = 0  # next level to look at (levels done are skipped by Runner.prepare)
     finished: bool = False
@@ -234,21 +264,26 @@ class Driver:
     """Builds each trial's next level, hands it to a pool, writes what comes back."""
 
     def __init__(self, cfgs: list[Config], device: str, root: Path | None, executor: str,
-                 log=print, started: float | None = None, bench_dir: Path = plan.BENCH_DIR):
-        self.device, self.executor, self.log = device, executor, log
+                 log=print, started: float | None = None, bench_dir: Path = plan.BENCH_DIR,
+                 force: bool = False):
+        self.device, self.executor, self.log, self.force = device, executor, log, force
         self.started = started or time.time()
-        self.stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started)) + \
-            f".{int(self.started * 1e6) % 10**6:06d}Z"
-        self.commit = res.git_commit()  # the code that runs, not HEAD when the run ends
         self.trials: list[_Trial] = []
         self.heads: list[lottery.Runner] = []
         for i, cfg in enumerate(plan.merge(cfgs)):
-            head = lottery.make_runner(cfg, device, root, max_group=1)  # the driver trains nothing
-            res.check_writable(head.dir.parent)
+            head = make_runner(cfg, device, root, max_group=1, force=force)  # the driver trains nothing
+            head.begin()  # checks before anything is written, stale temp files, commit, clean tree
+            # One session per command: every folder's record starts when the command started.
+            head._t0, head._started = self.started, time.strftime(
+                "%Y-%m-%dT%H:%M:%S", time.gmtime(self.started)) + f".{int(self.started * 1e6) % 10**6:06d}Z"
             self.heads.append(head)
             for t in plan.tasks([cfg], device, root, bench_dir):
-                r = lottery.make_runner(dataclasses.replace(cfg, seeds=(t.seed,)), device, root, max_group=1)
+                r = make_runner(dataclasses.replace(cfg, seeds=(t.seed,)), device, root, max_group=1, force=force)
                 self.trials.append(_Trial(t, r, head, i))
+        self.pool = None
+        self.fp: dict | None = None  # the workers' numerics fingerprint, once anything is to train
+        self.checked: set[str] = set()  # results folders whose recorded fingerprint was checked
+        self.platforms: dict[str, set] = {}  # results folder -> platforms its levels trained on
         self.devices: dict[str, set] = {}
         self.ratio: dict[str, float] = {}  # results folder -> measured / planned seconds of a level
         self.overhead = 0.0  # seconds a level costs beyond its training (hand-over, writing)
@@ -261,6 +296,8 @@ class Driver:
         r, head = tr.runner, tr.head
         if tr.todo is not None:
             return tr.todo
+        if r.fingerprint is None and any(s.todo for s in tr.task.steps):
+            r.fingerprint = self._numerics(head)  # so that prepare() records the workers' numerics
         while tr.level <= r.last_level:
             if r._data is None:
                 r._data = head._data  # loaded (and verified) once per config
@@ -276,6 +313,17 @@ class Driver:
         tr.finished = True
         return None
 
+    def _numerics(self, head: lottery.Runner) -> dict:
+        """The fingerprint the levels train under (computed once, where they train), and the
+        refusal of ``numerics.check_extend`` for a folder trained under another (``--force``)."""
+        if self.fp is None:
+            self.fp = self.pool.fingerprint(self.device) if self.pool else numerics.fingerprint(self.device)
+        if head.dir.name not in self.checked:
+            numerics.check_extend(head.dir, self.fp, self.force)
+            self.checked.add(head.dir.name)
+            head.fingerprint = self.fp
+        return self.fp
+
     def estimate(self, tr: _Trial, n: int) -> float:
         """Seconds the level will take: the plan's estimate, corrected by how long this config's
         levels have taken so far in this session, plus the hand-over overhead, plus loading the
@@ -289,6 +337,7 @@ class Driver:
         True when everything is finished."""
         end = self.started + deadline if deadline else math.inf
         flying: dict = {}
+        self.pool = pool
         try:
             while True:
                 busy = {id(f[0]) for f in flying.values()}
@@ -310,6 +359,8 @@ class Driver:
                         skipped.append((tr, est))
                         continue
                     args = (tr.runner.cfg, tr.level, todo, self.device, str(data_mod.data_root()))
+                    if not tr.head._recorded:  # a run killed in its first level leaves its record
+                        self._record(tr.head, complete=False)
                     flying[pool.submit(args)] = (tr, tr.level, todo, time.time())
                 if not flying:  # nothing running, so nothing will change: what was skipped stays so
                     for tr, est in skipped:
@@ -336,13 +387,14 @@ class Driver:
             res.install_member(res.member_dir(d, *key, level), out["files"][key])
         tr.runner.trained += len(todo)
         self.devices.setdefault(d.name, set()).add(f"{out['device']} on {out['host']}")
+        self.platforms.setdefault(d.name, set()).add(out.get("platform"))
         step = tr.task.steps[level]
         self.ratio[d.name] = out["seconds"] / max(step.seconds * len(todo) / step.members, 1e-9)
         if self.installed:  # the first level's hand-over includes starting the worker and loading data
             self.overhead = max(0.0, time.time() - t0 - out["seconds"])
         self.installed += 1
         self.train_seconds[d.name] = self.train_seconds.get(d.name, 0.0) + out["seconds"]
-        self._provenance(tr.head, complete=False)
+        self._record(tr.head, complete=False)
         self.log(f"{tr.task.name} level {level}: {len(todo)} runs in {out['seconds']:.1f} s "
                  f"({out['device']}, {out['host']} node {out['node']} pid {out['pid']})")
         tr.level, tr.todo = level + 1, None
@@ -351,23 +403,34 @@ class Driver:
     def _done(tr: _Trial) -> bool:
         return tr.finished or tr.level > tr.runner.last_level
 
-    def _provenance(self, head: lottery.Runner, complete: bool, **extra) -> None:
-        trained = sum(tr.runner.trained for tr in self.trials if tr.head is head)
-        if trained:
-            res.add_provenance(head.dir, self.device, time.time() - self.started, trained, head.cfg.to_dict(),
-                               self.stamp, self.commit, complete=complete,
-                               device_label="; ".join(sorted(self.devices.get(head.dir.name, ()))),
-                               extra={"executor": self.executor, **extra,
-                                      "train_seconds": round(self.train_seconds.get(head.dir.name, 0.0), 1)})
+    def _record(self, head: lottery.Runner, complete: bool, **extra) -> None:
+        """``Runner.record`` for a session whose runs trained elsewhere: the devices and hosts
+        they trained on, the executor, the seconds spent training, the workers' numerics."""
+        head.trained = sum(tr.runner.trained for tr in self.trials if tr.head is head)
+        plats = self.platforms.get(head.dir.name, set()) - {None, (self.fp or {}).get("platform")}
+        if plats:  # a worker on another platform than the fingerprint's: recorded, not hidden
+            extra["worker_platforms"] = sorted(plats)
+        res.add_provenance(head.dir, self.device, time.time() - self.started, head.trained, head.cfg.to_dict(),
+                           head._started, head._commit, complete=complete, numerics=self.fp, clean=head._clean,
+                           device_label="; ".join(sorted(self.devices.get(head.dir.name, ()))) or None,
+                           extra={"executor": self.executor, **extra,
+                                  "train_seconds": round(self.train_seconds.get(head.dir.name, 0.0), 1)})
+        head._recorded = True
 
     def _close(self) -> None:
-        """The closing record: complete when every trial of the config is finished, otherwise
-        marked as stopped (at the deadline); and the summary of what is on disk."""
+        """``Runner.finish`` per config: the closing record, complete when every trial is
+        finished, otherwise marked as stopped (at the deadline); a folder with nothing left to
+        train closes earlier sessions that were killed; and the summary of what is on disk."""
         for head in self.heads:
             done = all(self._done(tr) for tr in self.trials if tr.head is head)
             why = "deadline" if self.executor == "deadline" else "interrupted"
-            self._provenance(head, complete=done, **({} if done else {"stopped": why}))
-            if head.dir.exists():
+            if head._recorded:
+                self._record(head, complete=done, **({} if done else {"stopped": why}))
+            elif done and head.dir.is_dir():
+                res.close_unfinished(head.dir)
+            if head.dir.is_dir():
+                if not (head.dir / "config.json").exists():
+                    head.write_config()
                 res.write_summary(head.dir)
 
 
@@ -391,11 +454,12 @@ def execute(cfgs: list[Config], device: str = "cpu", root: Path | None = None, e
         check_device(device)  # (a Ray worker's device is checked where it runs)
     cfgs = plan.merge(cfgs)
     if executor == "local" and deadline is None:
-        return [lottery.run(c, device=device, root=root, **kw) for c in cfgs], True
+        return [make_runner(c, device, root, **kw).run() for c in cfgs], True
     t0 = started or time.time()
     pool = RayPool(device, address) if executor == "ray" else ChildPool()
     try:
-        driver = Driver(cfgs, device, root, "deadline" if deadline else executor, log=log, started=t0)
+        driver = Driver(cfgs, device, root, "deadline" if deadline else executor, log=log, started=t0,
+                        force=kw.get("force", False))
     except BaseException:
         pool.close()
         raise

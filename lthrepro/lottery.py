@@ -15,27 +15,21 @@ skipped when the runner is started again; a killed run resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from . import actions, models, pruning
+from . import actions, models, numerics, pruning
 from . import data as data_mod
 from . import results as res
-from .config import Config, config_hash, run_name
+from .config import Config, ConfigError, config_hash, derive_seed, run_name
 from .train import Member, train_group
 
 
 class NoTrainError(RuntimeError):
     """Raised under LTHREPRO_NO_TRAIN=1 when results are missing (CI must not train)."""
-
-
-def derive_seed(*parts) -> int:
-    """Stable seed from a tuple of parts (a control's init must not collide with a trial's)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:8], 16)
 
 
 def run_dir(cfg: Config, root: Path | None = None) -> Path:
@@ -57,7 +51,7 @@ class Runner:
 
     def __init__(self, cfg: Config, device: str = "cpu", root: Path | None = None,
                  data: data_mod.Data | None = None, max_group: int | None = None,
-                 progress: bool = False, dtype: torch.dtype = torch.float32):
+                 progress: bool = False, dtype: torch.dtype = torch.float32, force: bool = False):
         self.cfg, self.device, self.dtype = cfg, torch.device(device), dtype
         self.dir = run_dir(cfg, root)
         self.kinds = models.layer_kinds(cfg.model)
@@ -68,14 +62,20 @@ class Runner:
         self.max_group = max_group or _max_group(cfg, self.device)
         self.progress = progress
         self.trained = 0
+        self.force = force  # extend a folder trained under other numerics (recorded)
+        self.fingerprint: dict | None = None  # today's numerics, computed before the first training
 
     # --------------------------------------------------------------------------- data
     @property
     def data(self) -> data_mod.Data:
         if self._data is None:
             c = self.cfg
-            self._data = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit,
-                                       c.test_limit, input_shape=models.INPUT_SHAPE[c.model])
+            d = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit,
+                              c.test_limit, input_shape=models.INPUT_SHAPE[c.model])
+            if c.batch_size > len(d.x_train):  # known only now: checked before anything is written
+                raise ConfigError(f"batch_size {c.batch_size} is larger than the training split "
+                                  f"({len(d.x_train)} examples); lower batch_size")
+            self._data = d
         return self._data
 
     # ---------------------------------------------------------------------- members
@@ -89,6 +89,18 @@ class Runner:
         t = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, 0), "rewind")
         return t["params"], t["state"]
 
+    def _reference(self, seed: int) -> dict:
+        """The "initial" weights that mask criteria and mask-0 actions compare with (Zhou et
+        al. read θ0): the rewind point θk when rewinding, since survivors restart there."""
+        return self._start(seed)[0] if self.cfg.rewind else self.theta0(seed)
+
+    @staticmethod
+    def data_seed(seed: int, kind: str, rep: int) -> int:
+        """Data order (and augmentation draws) of a run. Repetition r ≥ 1 of a control gets an
+        order of its own, so repetitions are independent samples of SGD noise (LTH §2's three
+        reinits per trial); the trial and repetition 0 keep the trial's order (issue 10)."""
+        return seed if rep == 0 else derive_seed("data", seed, kind, rep)
+
     def _member(self, seed: int, mask: dict, theta: dict, state, rep: int, level: int,
                 kind: str) -> Member:
         init, fixed = theta, None
@@ -98,10 +110,10 @@ class Runner:
             if self.cfg.mask0 != "zero":
                 final0 = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, level - 1),
                                           "final")["params"]
-            init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self.theta0(seed),
+            init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self._reference(seed),
                                         final0, mask, self.std, gen)
-        return Member(init=init, mask=mask, data_seed=seed, fixed=fixed, state=state,
-                      tag=f"{kind}/s{seed}r{rep}/{level}")
+        return Member(init=init, mask=mask, data_seed=self.data_seed(seed, kind, rep), fixed=fixed,
+                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}")
 
     def _imp_mask(self, seed: int, level: int) -> dict:
         if level == 0:
@@ -110,7 +122,7 @@ class Runner:
         final = res.load_tensors(prev, "final")["params"]
         gen = torch.Generator().manual_seed(derive_seed("criterion", seed, level))
         mask = res.load_tensors(prev, "mask")
-        sc = pruning.scores(self.cfg.criterion, self.theta0(seed), final, self.names, gen, mask)
+        sc = pruning.scores(self.cfg.criterion, self._reference(seed), final, self.names, gen, mask)
         return pruning.prune(sc, mask, self.kinds, self.rates, self.cfg.scope)
 
     def _needed(self, seed: int, level: int) -> bool:
@@ -149,15 +161,16 @@ class Runner:
                         continue
                     mask = mask if mask is not None else self._imp_mask(s, level)
                     theta, state = self._start(s)
-                    if kind == "reinit":  # fresh init from the same distribution (LTH §2)
+                    if kind == "reinit":  # fresh init from the same distribution (LTH §2),
+                        # with fresh batch-norm statistics too (not θk's, under rewinding)
                         theta = models.init_params(c.model, derive_seed("reinit", s, r, level))
-                        m = mask
+                        state, m = None, mask
                     elif kind == "random":
                         g = torch.Generator().manual_seed(derive_seed("random", s, r, level))
                         m = pruning.random_like(mask, g)
                     else:  # one-shot from the trained dense network of this trial
                         d0 = res.member_dir(self.dir, "imp", s, 0, 0)
-                        sc = pruning.scores(c.criterion, self.theta0(s),
+                        sc = pruning.scores(c.criterion, self._reference(s),
                                             res.load_tensors(d0, "final")["params"], self.names)
                         m = pruning.prune(sc, pruning.full_mask(theta, self.names), self.kinds,
                                           self.rates, c.scope, levels=level)
@@ -171,6 +184,9 @@ class Runner:
         if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
             raise NoTrainError(f"{self.dir.name}: level {level} has {len(todo)} unfinished runs "
                                "and LTHREPRO_NO_TRAIN=1; run `python -m lthrepro run` first")
+        if todo and self.fingerprint is None:  # issue 11: never mix numerics in one folder
+            self.fingerprint = numerics.fingerprint(str(self.device))
+            numerics.check_extend(self.dir, self.fingerprint, self.force)
         if todo:  # load (and verify) the data before anything is written
             self.write_config()
         return todo
@@ -215,15 +231,14 @@ class Runner:
                        "layer_density": pruning.layer_density(m.mask),
                        **self.extra_metrics(m, o)}
             keep = kind == "imp"
+            rewind = {"rewind": {"params": o.snapshot, "state": o.snapshot_state}} \
+                if o.snapshot is not None else None
             res.save_member(d, metrics, m.mask, o.final if keep else None,
-                            o.state if keep else None)
-            if o.snapshot is not None:
-                torch.save({"params": o.snapshot, "state": o.snapshot_state or {}},
-                           d / "rewind.pt")
+                            o.state if keep else None, extra=rewind)
         self.trained += len(chunk)
 
-    def run_level(self, level: int) -> int:
-        todo = self.prepare(level)
+    def run_level(self, level: int, todo: list | None = None) -> int:
+        todo = self.prepare(level) if todo is None else todo
         for i in range(0, len(todo), self.max_group):
             chunk = todo[i: i + self.max_group]
             self.save(level, chunk, self.train(chunk, level))
@@ -236,34 +251,57 @@ class Runner:
         return tqdm(total=self.cfg.iterations, desc=f"{self.cfg.preset} level {level} ({n} runs)",
                     unit="it", leave=False)
 
+    # ----------------------------------------------------------------- provenance
+    def begin(self) -> None:
+        """Checks before anything is written (a file in the folder's place, damaged results),
+        then removal of killed runs' temporary files; starts this invocation's record."""
+        res.check_writable(self.dir.parent)
+        res.check_run_dir(self.dir)
+        res.remove_stale_tmp(self.dir)
+        self._t0 = time.time()
+        self._started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self._t0)) + \
+            f".{int(self._t0 * 1e6) % 10**6:06d}Z"
+        self._commit = res.git_commit()  # the code that runs, not HEAD when the run ends
+        self._clean = res.tree_clean()  # ... and whether it was committed (issue 11)
+        self._recorded = False
+
+    def record(self, complete: bool = False) -> None:
+        """This invocation's session in provenance.json: written when it starts training (so a
+        run killed in its first level leaves its record), updated after every level."""
+        res.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
+                           self.cfg.to_dict(), self._started, self._commit, complete=complete,
+                           numerics=self.fingerprint, clean=self._clean)
+        self._recorded = True
+
+    def finish(self) -> None:
+        if self.trained:
+            self.record(complete=True)
+        elif self.dir.is_dir():  # nothing left to train: a killed run's record is closed
+            res.close_unfinished(self.dir)
+        if self.dir.is_dir():
+            if not (self.dir / "config.json").exists():
+                self.write_config()
+            res.write_summary(self.dir)
+
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
-        t0 = time.time()
-        c = self.cfg
-        res.check_writable(self.dir.parent)
-        started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
-        commit = res.git_commit()  # the code that runs, not HEAD when the run ends
+        self.begin()
         for level in range(self.last_level + 1):
-            if self.run_level(level):  # recorded after every level: a killed run keeps it
-                res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                                   c.to_dict(), started, commit, complete=False)
-        if self.trained:
-            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained, c.to_dict(),
-                               started, commit, complete=True)
-        res.write_summary(self.dir)
+            todo = self.prepare(level)
+            if todo:
+                if not self._recorded:
+                    self.record()
+                self.run_level(level, todo)
+                self.record()
+        self.finish()
         return self.dir
 
 
-def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Runner:
-    """The runner for ``cfg``: a learned supermask (Zhou et al. §5.3) trains mask scores."""
-    if cfg.supermask:
-        from .supermask import LearnedSupermaskRunner
-        return LearnedSupermaskRunner(cfg, device, root, **kw)
-    return Runner(cfg, device, root, **kw)
-
-
 def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Path:
-    return make_runner(cfg, device, root, **kw).run()
+    """Run (or resume) the lottery of ``cfg`` (``experiments.run`` picks the runner of any config)."""
+    if cfg.supermask:
+        raise ValueError(f"{cfg.preset}: a learned supermask has its own runner; use experiments.run")
+    return Runner(cfg, device, root, **kw).run()
 
 
 # Fields that only change what a retrained network starts from or keeps: runs differing only in
@@ -284,18 +322,26 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
         other = {k: v for k, v in dataclasses.asdict(r.cfg).items() if k not in ABLATION_FIELDS}
         if other != base or r.cfg.rewind or type(r) is not type(runners[0]):
             raise ValueError(f"{r.dir.name} cannot train in a group with {runners[0].dir.name}")
-        res.check_writable(r.dir.parent)
-    t0, lead = time.time(), runners[0]
+    for r in runners:
+        r.begin()
+    lead = runners[0]
     share_level0 = share_level0 and not lead.cfg.supermask  # a learned mask's run *is* level 0
     for level in range(max(r.last_level for r in runners) + 1):
         if level == 0 and share_level0:
-            lead.run_level(0)
+            todo = lead.prepare(0)
+            if todo:
+                lead.record()
+                lead.run_level(0, todo)
+                lead.record()
             for r in runners[1:]:
                 for s in r.cfg.seeds:
                     src = res.member_dir(lead.dir, "imp", s, 0, 0)
                     dst = res.member_dir(r.dir, "imp", s, 0, 0)
                     if res.is_done(dst, need_tensors=True):
                         continue
+                    if r.fingerprint is None:  # the copy carries the lead's numerics
+                        r.fingerprint = lead.fingerprint or numerics.fingerprint(str(r.device))
+                        numerics.check_extend(r.dir, r.fingerprint, r.force)
                     r.write_config()
                     if dst.exists():
                         shutil.rmtree(dst)
@@ -304,12 +350,15 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
                     res.write_json(dst / "metrics.json", {**m, "copied_from": lead.dir.name})
             continue
         todo = [(r, item) for r in runners if level <= r.last_level for item in r.prepare(level)]
+        for r in {id(r): r for r, _ in todo}.values():
+            if not r._recorded:
+                r.record()
         for i in range(0, len(todo), lead.max_group):
             chunk = todo[i: i + lead.max_group]
             out = lead.train([it for _, it in chunk], level, train_acc=train_acc)
             for (r, it), o in zip(chunk, out, strict=True):
                 r.save(level, [it], [o])
+        for r in {id(r): r for r, _ in todo}.values():
+            r.record()
     for r in runners:
-        if r.trained:
-            res.add_provenance(r.dir, str(r.device), time.time() - t0, r.trained, r.cfg.to_dict())
-        res.write_summary(r.dir)
+        r.finish()

@@ -163,11 +163,11 @@ def _conv(p: dict, name: str, x: Tensor, G: int, padding: int = 1, stride: int =
                     stride=stride, padding=padding, groups=G)
 
 
-def _bn(p: dict, st: dict, name: str, x: Tensor, train: bool) -> Tensor:
+def _bn(p: dict, st: dict, name: str, x: Tensor, train: bool, momentum: float = 0.1) -> Tensor:
     # Channels are [G*C]: per-channel statistics are exactly per-member statistics.
     return F.batch_norm(x, st[f"{name}.mean"].view(-1), st[f"{name}.var"].view(-1),
                         p[f"{name}.weight"].flatten(), p[f"{name}.bias"].flatten(),
-                        training=train, momentum=0.1, eps=1e-5)
+                        training=train, momentum=momentum, eps=1e-5)
 
 
 def _to_grouped(x: Tensor) -> Tensor:  # [G, B, C, H, W] -> [B, G*C, H, W]
@@ -180,21 +180,38 @@ def _from_grouped(x: Tensor, G: int) -> Tensor:  # [B, G*C, H, W] -> [G, B, C*H*
     return x.reshape(B, G, -1).transpose(0, 1)
 
 
-def _fc_head(p: dict, x: Tensor, train: bool, dropout: float, names: list[str]) -> Tensor:
+def dropout_(x: Tensor, rate: float, noise: list[torch.Generator] | None) -> Tensor:
+    """Inverted dropout of ``x [G, B, ...]`` with member g's mask drawn from ``noise[g]`` alone,
+    so a run's noise does not depend on its group or position in it (issue 10). Without
+    ``noise`` the global RNG is used (direct calls only; the engine always passes generators)."""
+    if noise is None:
+        return F.dropout(x, rate, training=True)
+    keep = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device, dtype=x.dtype)
+                        for g in noise]) >= rate
+    return x * keep / (1 - rate)
+
+
+def _fc_head(p: dict, x: Tensor, train: bool, dropout: float, names: list[str],
+             noise: list[torch.Generator] | None = None) -> Tensor:
     for n in names[:-1]:
         x = F.relu(_linear(p, n, x))
-        if dropout > 0:  # LTH App. H.5: dropout on the fully connected layers
-            x = F.dropout(x, dropout, training=train)
+        if dropout > 0 and train:  # LTH App. H.5: dropout on the fully connected layers
+            x = dropout_(x, dropout, noise)
     return _linear(p, names[-1], x)
 
 
 def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
-            train: bool = False, dropout: float = 0.0) -> Tensor:
-    """Logits ``[G, B, 10]`` for inputs ``x [G, B, *INPUT_SHAPE]`` (member g sees x[g])."""
+            train: bool = False, dropout: float = 0.0,
+            noise: list[torch.Generator] | None = None, bn_momentum: float = 0.1) -> Tensor:
+    """Logits ``[G, B, 10]`` for inputs ``x [G, B, *INPUT_SHAPE]`` (member g sees x[g]);
+    ``noise[g]`` is member g's generator for dropout. ``bn_momentum`` 1/i on the i-th batch
+    makes the running statistics an exact average (the recomputation along an interpolation
+    path, stability.py)."""
+    mo = bn_momentum
     G = x.shape[0]
     spec = SPECS[model]
     if model == "lenet":
-        return _fc_head(p, x.flatten(2), train, dropout, [n for n, _, _ in spec])
+        return _fc_head(p, x.flatten(2), train, dropout, [n for n, _, _ in spec], noise)
     if model.startswith("conv"):
         h = _to_grouped(x)
         convs = [n for n, k, _ in spec if k == "conv"]
@@ -203,7 +220,7 @@ def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
             if i % 2 == 1:
                 h = F.max_pool2d(h, 2)
         fcs = [n for n, k, _ in spec if k in ("fc", "output")]
-        return _fc_head(p, _from_grouped(h, G), train, dropout, fcs)
+        return _fc_head(p, _from_grouped(h, G), train, dropout, fcs, noise)
     if model in VGG_WIDTHS:
         h, i = _to_grouped(x), 0
         for w in VGG_WIDTHS[model]:
@@ -211,19 +228,19 @@ def forward(model: str, p: dict[str, Tensor], st: dict[str, Tensor], x: Tensor,
                 h = F.max_pool2d(h, 2)
                 continue
             i += 1
-            h = F.relu(_bn(p, st, f"bn{i}", _conv(p, f"conv{i}", h, G), train))
+            h = F.relu(_bn(p, st, f"bn{i}", _conv(p, f"conv{i}", h, G), train, mo))
         h = F.adaptive_avg_pool2d(h, 1)
         return _linear(p, "out", _from_grouped(h, G))
     if model == "resnet20":
-        h = F.relu(_bn(p, st, "bn0", _conv(p, "conv0", _to_grouped(x), G), train))
+        h = F.relu(_bn(p, st, "bn0", _conv(p, "conv0", _to_grouped(x), G), train, mo))
         for s in range(3):
             for b in range(3):
                 q = f"s{s}b{b}"
                 stride = 2 if s > 0 and b == 0 else 1
-                o = F.relu(_bn(p, st, f"{q}.bn1", _conv(p, f"{q}.conv1", h, G, 1, stride), train))
-                o = _bn(p, st, f"{q}.bn2", _conv(p, f"{q}.conv2", o, G), train)
+                o = F.relu(_bn(p, st, f"{q}.bn1", _conv(p, f"{q}.conv1", h, G, 1, stride), train, mo))
+                o = _bn(p, st, f"{q}.bn2", _conv(p, f"{q}.conv2", o, G), train, mo)
                 if f"{q}.short.weight" in p:
-                    h = _bn(p, st, f"{q}.bnshort", _conv(p, f"{q}.short", h, G, 0, stride), train)
+                    h = _bn(p, st, f"{q}.bnshort", _conv(p, f"{q}.short", h, G, 0, stride), train, mo)
                 h = F.relu(o + h)
         h = F.adaptive_avg_pool2d(h, 1)
         return _linear(p, "out", _from_grouped(h, G))

@@ -154,3 +154,30 @@ def scores(criterion: str, w_init: dict[str, Tensor], w_final: dict[str, Tensor]
     fn = CRITERIA[criterion]
     return {n: fn(w_init[n].cpu(), w_final[n].cpu(), gen,
                   None if mask is None else mask[n].cpu()) for n in names}
+
+
+# ------------------------------------------------- learned supermasks (Zhou et al. §5.3)
+def sample_mask(scores: Tensor, train: bool, noise: list[torch.Generator]) -> Tensor:
+    """Bernoulli(sigmoid(s)) with a straight-through gradient: forward the 0/1 sample, backward
+    as if it were sigmoid(s) (Zhou et al. §5.3), so d mask / d s = sigmoid'(s). Member g's
+    draws (group axis first) come from its own generator ``noise[g]`` (issue 10)."""
+    prob = torch.sigmoid(scores)
+    m = torch.stack([torch.bernoulli(q, generator=g) for q, g in zip(prob.detach(), noise, strict=True)])
+    return prob + (m - prob).detach() if train else m
+
+
+def masked_weights(scores: dict, frozen: dict, names: list[str], dwr: Tensor,
+                   train: bool = True, mask_fn=sample_mask, noise: list[torch.Generator] | None = None) -> dict:
+    """The weights the network uses: frozen * mask per prunable layer (group axis first); with
+    DWR the layer is scaled by (weights in layer) / (ones in its mask), per member."""
+    out = {}
+    for k, w in frozen.items():
+        if k not in names:
+            out[k] = w  # biases stay at their (zero) init: the reference code masks them too
+            continue
+        m = mask_fn(scores[k], train, noise)
+        n = m[0].numel()
+        ones = m.detach().flatten(1).sum(1).clamp_min(1.0)
+        scale = torch.where(dwr, n / ones, torch.ones_like(ones)).view(-1, *[1] * (m.dim() - 1))
+        out[k] = w * m * scale
+    return out

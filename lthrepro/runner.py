@@ -2,7 +2,7 @@
 
 Each source notebook in ``notebooks/`` reproduces one paper figure and has a cell tagged
 ``parameters`` (PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES). This module injects them, runs
-the notebooks (training only what is missing, see ``results.obtain``) and writes the executed
+the notebooks (training only what is missing, see ``experiments.obtain``) and writes the executed
 copies plus the generated status page (``book/status.md``) that records, for every figure, which
 profile, seeds, device, date and commit produced it.
 """
@@ -54,23 +54,41 @@ FIGURES: dict[str, dict] = {
     "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
               "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
 }
+# The stability chapter (LMC / STAB, stability.py): one stability run per page, keyed by preset.
+FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "runs": [], "stability": preset}
+                for name, fam, preset in (("lenet_instability", None, "lenet"), ("lenet_paths", None, "lenet"),
+                                          ("lenet_rewinding", None, "lenet"), ("resnet20", "big", "resnet20_lmc"),
+                                          ("vgg16", "big", "vgg16_lmc"))})
+
+# Figures made of lottery runs: what ``plan`` and ``run FIGURE`` take (issue 14).
+PLANNED = [k for k, f in FIGURES.items() if f["runs"]]
 
 # Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
-SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08")
+SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
+
+
+class NotebookError(RuntimeError):
+    """A notebook stopped with an error (shown as its own one-line message, exit status 2)."""
 
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True, executor: str = "local") -> dict:
     """Papermill parameters for one figure under ``profile``."""
     fig = FIGURES[key]
-    preset = fig["runs"][0][0]
     over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
                                               and device == "cpu") else {}
-    seeds = list(cfgmod.make_config(preset, profile).seeds)
+    if fig.get("stability"):
+        from . import stability
+        seeds = list(stability.make(fig["stability"], profile)[1].seeds)
+    else:
+        seeds = list(cfgmod.make_config(fig["runs"][0][0], profile).seeds)
     if results_dir is None:
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
-    return {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
-            "OVERRIDES": over, "EXECUTOR": executor}
+    params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
+              "OVERRIDES": over}
+    if fig["runs"]:  # the lottery pages train missing runs through an executor (issue 14)
+        params["EXECUTOR"] = executor
+    return params
 
 
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
@@ -84,6 +102,9 @@ def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **ov
     """The configs figure ``key``'s notebook reads under ``profile`` (for ``plan`` and ``run``)."""
     if key not in FIGURES:
         raise cfgmod.ConfigError(f"unknown figure '{key}'; choose from {', '.join(FIGURES)}")
+    if not FIGURES[key]["runs"]:
+        raise cfgmod.ConfigError(f"'{key}' is a stability page, not planned or run by figure; choose from "
+                                 f"{', '.join(PLANNED)}")
     params = parameters(key, profile, "cpu" if device.startswith("cpu") else device)
     if seeds is not None:
         params["SEEDS"] = list(seeds)
@@ -94,12 +115,32 @@ def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **ov
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
     """Run one source notebook with papermill; returns the executed copy."""
+    import nbformat
     import papermill as pm
+
+    from . import results
     src = SOURCE / FIGURES[key]["file"]
     out = Path(out_dir) / src.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(src), str(out), parameters=params, progress_bar=progress,
-                        cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    results.check_writable(out.parent, "--out")
+    # Executed under a temporary name and renamed on success: a notebook that fails (missing
+    # results under --no-train, a bad parameter) never replaces a good page in book/.
+    tmp = results.tmp_name(out.parent).with_suffix(".ipynb")
+    try:
+        pm.execute_notebook(str(src), str(tmp), parameters=params, progress_bar=progress,
+                            cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
+        nb = nbformat.read(tmp, as_version=4)
+        nb.metadata.papermill["output_path"] = str(out)
+        nbformat.write(nb, tmp)
+        os.replace(tmp, out)
+    except pm.PapermillExecutionError as e:  # the notebook's own one-line error
+        tmp.unlink(missing_ok=True)
+        for p in created:  # folders made for this notebook alone go too
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise NotebookError(f"{src.name}: {e.ename}: {' '.join(str(e.evalue).split())}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -123,6 +164,14 @@ def status_markdown(book: Path = BOOK) -> str:
         if not params:
             lines.append(f"| {key} | no parameters recorded | | | | | | | |")
             continue
+        if fig.get("stability"):
+            from . import stability_book
+            d = stability_book.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
+                                      root=params["RESULTS_DIR"], **params["OVERRIDES"])[0]
+            i = stability_book.info(d)
+            lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
+                         f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
+            continue
         for cfg in configs(key, params):
             info = results.run_info(results.resolve_root(params["RESULTS_DIR"]) / cfgmod.run_name(cfg))
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "
@@ -138,6 +187,9 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
+    cfgmod.check_device(a.device)
+    if a.levels is not None and a.levels < 0:
+        raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
     if a.address and a.executor != "ray":
         raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
     executor = f"ray:{a.address}" if a.address else a.executor
@@ -156,7 +208,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
               flush=True)
     if out.resolve() == BOOK.resolve():
-        (BOOK / "status.md").write_text(status_markdown(BOOK))
+        from .results import write_text
+        write_text(BOOK / "status.md", status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
     return 0
 
@@ -167,7 +220,8 @@ def add_parser(sub) -> None:
     n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--executor", default="local", choices=["local", "ray"],
-                   help="train missing runs here (local) or on a Ray cluster (EXECUTOR parameter)")
+                   help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "
+                        "the stability pages train here)")
     n.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")

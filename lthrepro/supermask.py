@@ -3,8 +3,8 @@ and supermasks, on top of the lottery runner.
 
 - ``FAMILIES``: the config variants behind each DLT figure (mask criteria §2, mask-1 actions §3,
   mask-0 actions §4, learned supermasks §5.3). They are ordinary ``Config`` options, so each
-  variant is a hashed, resumable results folder like any LTH run; ``run_family`` trains all
-  variants of one architecture together (``lottery.run_many``).
+  variant is a hashed, resumable results folder like any LTH run; ``experiments.run_family``
+  trains all variants of one architecture together (``lottery.run_many``).
 - ``untrained``: accuracy of the *untrained* network with a criterion's mask applied (§5.1-5.2),
   with θ0 or signed-constant weights, using one-shot masks from the trained dense network
   (as the reference code's ``get_init_loss_train_lottery.py`` does).
@@ -17,7 +17,6 @@ and supermasks, on top of the lottery runner.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ import torch
 
 from . import actions, models, pruning
 from . import results as res
-from .config import Config, make_config, run_name
-from .lottery import Runner, run_many
+from .config import Config, derive_seed, make_config, run_name
+from .lottery import Runner
+from .pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from .train import Member, evaluate
 
 Tensor = torch.Tensor
@@ -43,11 +43,12 @@ FAMILIES: dict[str, list[dict]] = {
 
 # DLT protocol on top of a preset (paper-numbers.md §2.1): 24 IMP rounds, no LTH controls.
 DLT_PAPER = {"levels": 24, "reinits": 0, "oneshot": False}
-# Budget: what is cut is stated here and on every page. LeNet: one seed, 1,000 iterations
-# (1/50 of the paper's 50K) with evaluation every 250, 12 rounds (down to ~7% of weights);
-# sized for ~30 min of a 2-core CPU for all 19 ablation variants together.
+# Budget: what is cut is stated here and on every page. LeNet: two seeds, 1,000 iterations per
+# round (1/50 of the paper's 50K) with evaluation every 250, 12 rounds (down to ~7% of weights),
+# no LTH controls. (Issue 10 asks for 5,000 iterations per round: 2.3M network-iterations, about
+# 1 h of 2 idle CPU cores; pending CPU time, see the chapter page.)
 DLT_BUDGET: dict[str, dict] = {
-    "lenet": {"iterations": 1000, "eval_every": 250, "levels": 12, "seeds": (0,), "reinits": 0,
+    "lenet": {"iterations": 1000, "eval_every": 250, "levels": 12, "seeds": (0, 1), "reinits": 0,
               "oneshot": False},
     # Pending a GPU run: 1/4 of the schedule, 12 rounds, 2 seeds.
     **{n: {"iterations": it // 4, "levels": 12, "seeds": (0, 1), "reinits": 0, "oneshot": False}
@@ -95,8 +96,9 @@ def signed_constant(theta: dict[str, Tensor], names: list[str], std: dict[str, f
 
 def untrained(runner: Runner, criteria: list[str], levels: list[int],
               weights: tuple[str, ...] = ("init", "signed_constant")) -> list[dict]:
-    """Test accuracy of θ0 (or its signed constant) under one-shot masks of each criterion from
-    the runner's trained dense level 0, at the density of ``levels`` IMP rounds. No training."""
+    """Validation and test accuracy of θ0 (or its signed constant) under one-shot masks of each
+    criterion from the runner's trained dense level 0, at the density of ``levels`` IMP rounds.
+    No training."""
     rows, data, dev = [], runner.data, runner.device
     for s in runner.cfg.seeds:
         theta0 = runner.theta0(s)
@@ -116,10 +118,12 @@ def untrained(runner: Runner, criteria: list[str], levels: list[int],
         for i in range(0, len(nets), 32):
             p = {k: v.to(dev) for k, v in models.stack(nets[i: i + 32]).items()}
             sg = {k: v.expand(len(nets[i: i + 32]), *v.shape).to(dev) for k, v in st.items()}
+            # Validation accuracy chooses a density (paper.untrained_best); test only reports.
+            _, vacc = evaluate(runner.cfg.model, p, sg, data.x_val.to(dev), data.y_val.to(dev))
             _, acc = evaluate(runner.cfg.model, p, sg, data.x_test.to(dev), data.y_test.to(dev))
-            for (c, n, w, d), a in zip(keys[i: i + 32], acc.tolist(), strict=True):
+            for (c, n, w, d), v, a in zip(keys[i: i + 32], vacc.tolist(), acc.tolist(), strict=True):
                 rows.append({"seed": s, "criterion": c, "weights": w, "level": n,
-                             "density": round(d, 6), "test_acc": round(a, 6)})
+                             "density": round(d, 6), "val_acc": round(v, 6), "test_acc": round(a, 6)})
     return rows
 
 
@@ -145,31 +149,6 @@ class MaskMember(Member):
 
     frozen: dict[str, Tensor] | None = None
     dwr: bool = False
-
-
-def sample_mask(scores: Tensor, train: bool = True) -> Tensor:
-    """Bernoulli(sigmoid(s)) with a straight-through gradient: forward the 0/1 sample, backward
-    as if it were sigmoid(s) (Zhou et al. §5.3), so d mask / d s = sigmoid'(s)."""
-    prob = torch.sigmoid(scores)
-    m = torch.bernoulli(prob.detach())
-    return prob + (m - prob).detach() if train else m
-
-
-def masked_weights(scores: dict, frozen: dict, names: list[str], dwr: Tensor,
-                   train: bool = True, mask_fn=sample_mask) -> dict:
-    """The weights the network uses: frozen * mask per prunable layer (group axis first); with
-    DWR the layer is scaled by (weights in layer) / (ones in its mask), per member."""
-    out = {}
-    for k, w in frozen.items():
-        if k not in names:
-            out[k] = w  # biases stay at their (zero) init: the reference code masks them too
-            continue
-        m = mask_fn(scores[k], train)
-        n = m[0].numel()
-        ones = m.detach().flatten(1).sum(1).clamp_min(1.0)
-        scale = torch.where(dwr, n / ones, torch.ones_like(ones)).view(-1, *[1] * (m.dim() - 1))
-        out[k] = w * m * scale
-    return out
 
 
 class LearnedSupermaskRunner(Runner):
@@ -200,7 +179,7 @@ class LearnedSupermaskRunner(Runner):
         dev, dt = self.device, self.dtype
         frozen = {k: v.to(dev, dt) for k, v in models.stack([m.frozen for m in members]).items()}
         dwr = torch.tensor([m.dwr for m in members], device=dev)
-        return lambda q, train: masked_weights(q, frozen, self.names, dwr, train)
+        return lambda q, train, noise: masked_weights(q, frozen, self.names, dwr, train, noise=noise)
 
     def extra_metrics(self, member: MaskMember, result) -> dict:
         sc = {k: v.unsqueeze(0).to(self.device, self.dtype) for k, v in result.final.items()}
@@ -208,12 +187,11 @@ class LearnedSupermaskRunner(Runner):
         dwr = torch.tensor([member.dwr], device=self.device)
         x, y = self.data.x_test.to(self.device, self.dtype), self.data.y_test.to(self.device)
         st = {k: v.unsqueeze(0).to(self.device) for k, v in result.state.items()}
-        g = torch.random.fork_rng()
-        with g:
-            torch.manual_seed(member.data_seed)
-            accs = [float(evaluate(self.cfg.model, masked_weights(sc, fr, self.names, dwr, False),
-                                   st, x, y)[1][0]) for _ in range(10)]
-        thr = masked_weights(sc, fr, self.names, dwr, False, lambda s, t: (s > 0).to(s.dtype))
+        # The 10 final draws come from a generator of this run's own (never the global RNG).
+        gen = [torch.Generator(device=self.device).manual_seed(derive_seed("eval", member.noise_seed))]
+        accs = [float(evaluate(self.cfg.model, masked_weights(sc, fr, self.names, dwr, False, noise=gen),
+                               st, x, y)[1][0]) for _ in range(10)]
+        thr = masked_weights(sc, fr, self.names, dwr, False, lambda s, t, n: (s > 0).to(s.dtype))
         probs = {k: torch.sigmoid(v) for k, v in result.final.items() if k in self.names}
         return {"mask_eval": "sampled", "sampled10_test_acc": sum(accs) / len(accs),
                 "sampled10_test_acc_min": min(accs), "sampled10_test_acc_max": max(accs),
@@ -229,97 +207,12 @@ class LearnedSupermaskRunner(Runner):
 KEY = {"criteria": "criterion", "mask1": "mask1", "mask0": "mask0"}
 
 
-def family_frames(preset: str, profile: str, family: str, root=None, device: str = "cpu",
-                  **over) -> tuple[dict, list[dict]]:
-    """{variant: summary DataFrame} for one ablation family (baseline first) and run infos.
-    Missing results are trained (one config at a time) unless LTHREPRO_NO_TRAIN=1."""
-    frames, infos = {}, []
-    for v in FAMILIES[family]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        run = res.obtain(cfg, device=device, root=root)
-        frames[v[KEY[family]]] = res.load_summary(run, cfg)
-        infos.append({**res.run_info(run), "config": cfg.to_dict(), "levels": cfg.levels})
-    return frames, infos
-
-
-def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **over):
-    """One row per learned-supermask run: weights, DWR, accuracies and density."""
-    import pandas as pd
-    rows, infos = [], []
-    for v in FAMILIES["learned"]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        run = res.obtain(cfg, device=device, root=root)
-        infos.append({**res.run_info(run), "config": cfg.to_dict(), "levels": cfg.levels})
-        for s in cfg.seeds:
-            m = res.read_json(res.member_dir(run, "imp", s, 0, 0) / "metrics.json")
-            rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,
-                         **{k: m[k] for k in ("density", "threshold_density", "sampled10_test_acc",
-                                              "sampled10_test_acc_min", "sampled10_test_acc_max",
-                                              "threshold_test_acc", "final_test_acc",
-                                              "early_stop_test_acc")}})
-    return pd.DataFrame(rows), infos
-
-
 def untrained_table(preset: str, profile: str, root=None, **over):
-    """The untrained-supermask table written by ``run_family`` (read only) and its provenance."""
+    """The untrained-supermask table written by ``experiments.run_family`` (read only) and its provenance."""
     import pandas as pd
     d = res.resolve_root(root) / run_name(dlt_config(preset, profile, **over))
     return pd.read_csv(d / "untrained_supermask.csv"), res.read_json(d / "untrained_supermask.json")
 
 
-# ---------------------------------------------------------------------------------- driver
-def run_family(preset: str, profile: str, families: list[str], device: str = "cpu",
-               root: Path | None = None, group: int | None = None, **over) -> list[Path]:
-    """Train every variant of ``families`` (ablations batched together, then learned masks),
-    then the untrained-supermask table from the LTH baseline's dense networks."""
-    from .lottery import make_runner
-    cfgs = family_configs(preset, profile, [f for f in families if f != "untrained"], **over)
-    runners = [make_runner(c, device, root, max_group=group) for c in cfgs]
-    ablation = [r for r in runners if not r.cfg.supermask]
-    learned = [r for r in runners if r.cfg.supermask]
-    if ablation:
-        run_many(ablation, share_level0=True, train_acc=False)
-    if learned:
-        run_many(learned, share_level0=False, train_acc=False)
-    if "untrained" in families:
-        base = make_runner(dlt_config(preset, profile, **over), device, root, max_group=group)
-        if not res.is_done(res.member_dir(base.dir, "imp", base.cfg.seeds[0], 0, 0), True):
-            run_many([base], train_acc=False)
-        t0 = time.time()
-        # The reference code evaluates prune powers 0..24; we take every second. Smoke runs only
-        # check the pipeline: two criteria, two densities.
-        crit, lv = (["large_final", "large_final_same_sign"], [0, 2]) if profile == "smoke" else \
-            (list(pruning.CRITERIA), list(range(0, 25, 2)))
-        rows = untrained(base, crit, lv)
-        write_untrained(base, rows, time.time() - t0)
-    return [r.dir for r in runners]
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lthrepro.supermask", description=__doc__.splitlines()[0])
-    p.add_argument("preset")
-    p.add_argument("--profile", default="budget")
-    p.add_argument("--families", default="criteria,mask1,mask0,untrained,learned",
-                   help=f"comma-separated, from {', '.join([*FAMILIES, 'untrained'])}")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--group", type=int, default=None)
-    p.add_argument("--results", default=None)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    a = p.parse_args(argv)
-    from .__main__ import _overrides
-    fams = [f for f in a.families.split(",") if f]
-    bad = [f for f in fams if f not in FAMILIES and f != "untrained"]
-    if bad:
-        p.error(f"unknown family {bad[0]}; choose from {', '.join([*FAMILIES, 'untrained'])}")
-    for d in run_family(a.preset, a.profile, fams, a.device, Path(a.results) if a.results else None,
-                        a.group, **_overrides(a.set)):
-        print(d)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-__all__ = ["FAMILIES", "DLT_BUDGET", "dlt_config", "family_configs", "untrained", "sample_mask",
-           "masked_weights", "LearnedSupermaskRunner", "MaskMember", "run_family"]
+__all__ = ["FAMILIES", "DLT_BUDGET", "dlt_config", "family_configs", "untrained", "write_untrained",
+           "sample_mask", "masked_weights", "LearnedSupermaskRunner", "MaskMember", "untrained_table"]

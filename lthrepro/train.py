@@ -14,7 +14,7 @@ and "accuracy at early stop" is test accuracy at that iteration.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from . import data as data_mod
 from . import models
-from .config import Config
+from .config import Config, derive_seed
 
 Tensor = torch.Tensor
 
@@ -36,7 +36,22 @@ class Member:
     data_seed: int  # data order and augmentation draws
     fixed: dict[str, Tensor] | None = None  # values held by pruned weights (None = zero)
     state: dict[str, Tensor] | None = None  # batch-norm running statistics at the start
-    tag: str = ""
+    tag: str = ""  # the run's identity, e.g. "imp/s0r0/3" (kind/trial+rep/level)
+    # Optimizer state at ``start`` ({param: {"exp_avg": ..., "step": ...}}, as in
+    # ``Result.snapshot_opt``): a member given it *continues* a run (LMC §2: the two copies of
+    # the dense network resume W_k with its momenta); None = a fresh optimizer (Stabilizing §3).
+    opt_state: dict[str, dict[str, Tensor]] | None = None
+
+    @property
+    def noise_seed(self) -> int:
+        """Seed of this run's own generator for dropout and Bernoulli-mask noise: a function of
+        the run's trial and identity only, never of its group, position or a resume (issue 10)."""
+        return derive_seed("noise", int(self.data_seed), self.tag)
+
+
+def noise_generators(members: list[Member], device: torch.device) -> list[torch.Generator]:
+    """One generator per member, on the device where the noise is drawn."""
+    return [torch.Generator(device=device).manual_seed(m.noise_seed) for m in members]
 
 
 @dataclass
@@ -47,6 +62,42 @@ class Result:
     snapshot: dict[str, Tensor] | None = None
     snapshot_state: dict[str, Tensor] | None = None
     extra: dict = field(default_factory=dict)
+    snapshot_opt: dict[str, dict[str, Tensor]] | None = None
+    # Every iteration of ``snapshot_at``: {it: {"params", "state", "opt"}} (snapshot* = the first).
+    snapshots: dict[int, dict] = field(default_factory=dict)
+
+
+def _load_opt_state(opt: torch.optim.Optimizer, p: dict[str, Tensor], members: list[Member],
+                    dev: torch.device, dtype: torch.dtype) -> None:
+    """Stack the members' optimizer states into ``opt`` (all members continue, or none do:
+    Adam's step count is one scalar for the whole group)."""
+    given = [bool(m.opt_state) for m in members]
+    if not any(given):
+        return
+    if not all(given):
+        raise ValueError("either every member of a group continues an optimizer state or none does")
+    for k, t in p.items():
+        st = {}
+        for sk, v0 in members[0].opt_state[k].items():
+            vals = [m.opt_state[k][sk] for m in members]
+            if v0.dim() == 0:  # Adam's step: shared by the group
+                if any(not torch.equal(v, v0) for v in vals):
+                    raise ValueError(f"members continue from different optimizer steps ({sk})")
+                st[sk] = v0.clone()
+            else:
+                st[sk] = torch.stack(vals).to(dev, dtype)
+        opt.state[t] = st
+
+
+def _opt_state(opt: torch.optim.Optimizer, p: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
+    """The group's optimizer state by parameter name (group axis first; scalars as they are)."""
+    return {k: {sk: v.detach().clone() for sk, v in opt.state.get(t, {}).items()
+                if isinstance(v, Tensor)} for k, t in p.items()}
+
+
+def _member_opt(opt_st: dict, g: int) -> dict[str, dict[str, Tensor]]:
+    return {k: {sk: (v.cpu() if v.dim() == 0 else v[g].cpu()) for sk, v in d.items()}
+            for k, d in opt_st.items()}
 
 
 def lr_factor(cfg: Config, it: int) -> float:
@@ -106,15 +157,18 @@ def make_optimizer(cfg: Config, params: list[Tensor]) -> torch.optim.Optimizer:
 
 def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
                 device: str | torch.device = "cpu", start: int = 0,
-                snapshot_at: int | None = None, dtype: torch.dtype = torch.float32,
+                snapshot_at: int | Iterable[int] | None = None, dtype: torch.dtype = torch.float32,
                 progress: Callable[[int, Tensor], None] | None = None,
                 train_acc: bool = True,
-                weights_fn: Callable[[dict, bool], dict] | None = None) -> list[Result]:
+                weights_fn: Callable[[dict, bool, list], dict] | None = None) -> list[Result]:
     """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``.
 
-    ``weights_fn(trained, train) -> weights the network uses`` reparameterises the network
-    (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores); None = identity."""
-    wf = weights_fn or (lambda q, train: q)
+    ``weights_fn(trained, train, noise) -> weights the network uses`` reparameterises the network
+    (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores; ``noise`` holds each
+    member's generator for its Bernoulli draws); None = identity.
+    ``snapshot_at``: iteration(s) at which weights, BN statistics and optimizer state are kept
+    (rewinding, STAB; the copies of an instability pair, LMC)."""
+    wf = weights_fn or (lambda q, train, noise: q)
     G, model = len(members), cfg.model
     dev = torch.device(device)
     p = {k: v.to(dev, dtype).requires_grad_(True)
@@ -137,32 +191,35 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     if dev.type == "cuda":  # peak device memory of this group, returned in Result.extra
         torch.cuda.reset_peak_memory_stats(dev)
     opt = make_optimizer(cfg, list(p.values()))
+    _load_opt_state(opt, p, members, dev, dtype)
+    snaps_at = set() if snapshot_at is None else {snapshot_at} if isinstance(snapshot_at, int) else set(snapshot_at)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, i + start))
     gens = [torch.Generator().manual_seed(int(m.data_seed)) for m in members]
     xtr, ytr = data.x_train.to(dev, dtype), data.y_train.to(dev)
     xva, yva = data.x_val.to(dev, dtype), data.y_val.to(dev)
     xte, yte = data.x_test.to(dev, dtype), data.y_test.to(dev)
-    # The data order continues through the skipped iterations, as if trained from 0 (rewind).
-    torch.manual_seed(hash(tuple(m.data_seed for m in members)) % 2**31)  # dropout noise
+    # Dropout and Bernoulli-mask noise: each member's own generator (the global RNG is never
+    # touched). The data order continues through the skipped iterations, as if trained from 0.
+    noise = noise_generators(members, dev)
     evals = [i for i in range(0, cfg.iterations + 1, cfg.eval_every) if i >= start]
     if evals[-1] != cfg.iterations:
         evals.append(cfg.iterations)
     curves = torch.zeros(5, G, len(evals), dtype=torch.float64, device=dev)
     run_loss = torch.zeros(G, dtype=torch.float64, device=dev)
-    run_n, e, snap, snap_st = 0, 0, None, None
+    run_n, e, snaps = 0, 0, {}
     steps, it_in_epoch, idx, aug = 0, 0, None, None
 
     def record(j: int) -> None:
-        p_ = wf({k: v.detach() for k, v in p.items()}, False)
+        p_ = wf({k: v.detach() for k, v in p.items()}, False, noise)
         curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva, chunk)
         curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte, chunk)
         curves[4, :, j] = run_loss / max(run_n, 1)
 
     it = 0
     while True:
-        if it == snapshot_at:
-            snap = {k: v.detach().clone() for k, v in p.items()}
-            snap_st = {k: v.clone() for k, v in st.items()}
+        if it in snaps_at:
+            snaps[it] = {"params": {k: v.detach().clone() for k, v in p.items()},
+                         "state": {k: v.clone() for k, v in st.items()}, "opt": _opt_state(opt, p)}
         if e < len(evals) and it == evals[e]:
             record(e)
             if progress:
@@ -183,7 +240,8 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
             a = aug[:, :, it_in_epoch * cfg.batch_size:(it_in_epoch + 1) * cfg.batch_size]
             xb = data_mod.augment(xb.flatten(0, 1), a[:, 0].flatten(), a[:, 1].flatten(),
                                   a[:, 2].flatten().bool()).view_as(xb)
-        out = models.forward(model, wf(p, True), st, xb, train=True, dropout=cfg.dropout)
+        out = models.forward(model, wf(p, True, noise), st, xb, train=True, dropout=cfg.dropout,
+                             noise=noise)
         per = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(G, -1).mean(1)
         # set_to_none: backward writes fresh gradients instead of zero-fill + accumulate (the
         # same values; two passes over the weights fewer per step).
@@ -203,10 +261,11 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
         it, it_in_epoch = it + 1, it_in_epoch + 1
 
     curves = curves.cpu()
-    tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False), st, xtr, ytr, chunk)[1].cpu() \
+    tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False, noise), st, xtr, ytr, chunk)[1].cpu() \
         if train_acc else torch.full((G,), math.nan)
     extra = {"peak_device_bytes": torch.cuda.max_memory_allocated(dev)} if dev.type == "cuda" else {}
     results = []
+    first = snaps[min(snaps)] if snaps else None
     for g in range(G):
         vl = curves[0, g]
         j = int(torch.argmin(vl))  # first minimum of validation loss
@@ -220,10 +279,14 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
             "final_test_acc": float(curves[3, g, -1]), "final_val_acc": float(curves[1, g, -1]),
             "final_train_acc": float(tr_acc[g]),
         }
+        mine = {it: {"params": {k: v[g].cpu() for k, v in sn["params"].items()},
+                     "state": {k: v[g].cpu() for k, v in sn["state"].items()},
+                     "opt": _member_opt(sn["opt"], g)} for it, sn in snaps.items()}
         results.append(Result(
             final={k: v[g].detach().cpu() for k, v in p.items()},
             state={k: v[g].cpu() for k, v in st.items()}, metrics=metrics,
-            snapshot=None if snap is None else {k: v[g].cpu() for k, v in snap.items()},
-            snapshot_state=None if snap_st is None else {k: v[g].cpu() for k, v in snap_st.items()},
-            extra=dict(extra)))
+            snapshot=None if first is None else mine[min(snaps)]["params"],
+            snapshot_state=None if first is None else mine[min(snaps)]["state"],
+            extra=dict(extra), snapshot_opt=None if first is None else mine[min(snaps)]["opt"],
+            snapshots=mine))
     return results

@@ -30,7 +30,7 @@ def params(seeds: list[int]) -> str:
 
 IMPORTS = ("from IPython.display import HTML, Markdown, display\n"
            "import matplotlib.pyplot as plt\n\n"
-           "from lthrepro import paper, plotting, results\n"
+           "from lthrepro import experiments, paper, plotting, results\n"
            "from lthrepro.config import make_config\n")
 
 TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = paper.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
@@ -57,7 +57,7 @@ def notebook(cells: list[tuple[str, str]]) -> nbf.NotebookNode:
 
 def lenet_setup(extra: str) -> str:
     return (IMPORTS + f'\ncfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), {extra}**OVERRIDES)\n'
-            "run = results.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
+            "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
             "df = results.load_summary(run, cfg)\ninfo = results.run_info(run)\n"
             'display(HTML(plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels))))\n'
             'display(Markdown(f"Results folder `{run.name}`: " + plotting.caption(info)))')
@@ -65,7 +65,7 @@ def lenet_setup(extra: str) -> str:
 
 def multi_setup(runs: str) -> str:
     return (IMPORTS + f"\ncfgs = {runs}\n"
-            "dirs = {k: results.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
+            "dirs = {k: experiments.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
             " for k, c in cfgs.items()}\n"
             "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
             "infos = [results.run_info(d) for d in dirs.values()]\n"

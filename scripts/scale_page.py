@@ -19,7 +19,7 @@ TABLES = [("paper-cuda", "paper", "cuda"), ("budget-cuda", "budget", "cuda")]
 def render(text: str) -> str:
     from lthrepro import plan, runner
     for marker, profile, device in TABLES:
-        figs = {n: runner.figure_configs(n, profile, device) for n in runner.FIGURES}
+        figs = {n: runner.figure_configs(n, profile, device) for n in runner.PLANNED}
         body = plan.figures_markdown(figs, device, root=ROOT / "results")
         pat = re.compile(rf"(<!-- plan:{marker}:begin -->\n).*?(<!-- plan:{marker}:end -->)", re.S)
         if not pat.search(text):

@@ -152,4 +152,7 @@ def test_run_many_shares_level0_and_matches_a_single_run(tmp_path):
     x = res.read_json(res.member_dir(b.dir, "imp", 0, 0, 1) / "metrics.json")
     y = res.read_json(res.member_dir(alone.dir, "imp", 0, 0, 1) / "metrics.json")
     assert x["density"] == y["density"]
-    assert x["test_acc"] == pytest.approx(y["test_acc"], abs=0.02)
+    # Members of a group are independent (elementwise optimizer, per-member data order): the
+    # grouped run is bit-identical to the run alone, so every curve must match exactly.
+    for k in ("test_acc", "val_acc", "val_loss", "test_loss", "train_loss", "early_stop_iter"):
+        assert x[k] == y[k], k

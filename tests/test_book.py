@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 PAGES = ["fig01_lenet_random_sparse", "fig03_lenet_training_curves", "fig04_lenet_pruning",
-         "fig05_conv", "fig06_conv_dropout", "fig07_vgg19", "fig08_resnet18"]
+         "fig05_conv", "fig06_conv_dropout", "fig07_vgg19", "fig08_resnet18",
+         "stab_lenet_instability", "stab_lenet_paths", "stab_lenet_rewinding", "stab_resnet20", "stab_vgg16"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def built() -> Path:
 
 
 def test_book_has_every_page(built):
-    for page in ["intro", "reproducing", "status", *PAGES]:
+    for page in ["intro", "reproducing", "status", "stability", *PAGES]:
         assert (built / f"{page}.html").exists(), page
     status = (built / "status.html").read_text()
     assert "provenance" in status and "fig04" in status
@@ -37,7 +38,7 @@ def test_book_has_every_page(built):
 def test_figure_page_html(built, page):
     html = (built / f"{page}.html").read_text()
     assert "<img" in html and "<table" in html and "Holds?" in html
-    if page.startswith(("fig05", "fig06", "fig07", "fig08")):
+    if page.startswith(("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")):
         assert "Smoke run, not a result" in html and "pending a GPU run" in html
         assert "1,017 official test images" in html
 

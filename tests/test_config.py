@@ -42,6 +42,11 @@ def test_presets_follow_lth_figure_2():
     r = C.PRESETS["resnet18"]
     assert (r.model, r.iterations, r.batch_size, r.milestones) == ("resnet20", 30_000, 128, (20_000, 25_000))
     assert C.make_config("conv4", variant="dropout").iterations == 75_000  # App. H.5
+    # App. H.5 / Fig. 6 caption: Adam at 3e-4 / 2e-4 / 2e-4 with dropout (not Fig. 5's rates)
+    assert [C.make_config(n, "paper", "dropout").lr for n in ("conv2", "conv4", "conv6")] == [3e-4, 2e-4, 2e-4]
+    assert [C.make_config(n, "paper").lr for n in ("conv2", "conv4", "conv6")] == [2e-4, 3e-4, 3e-4]
+    with pytest.raises(C.ConfigError, match="dropout variant is defined for"):
+        C.make_config("lenet", variant="dropout")
     w = C.make_config("resnet18", variant="lr0.03-warmup20k")
     assert (w.lr, w.warmup) == (0.03, 20_000)
 
@@ -65,3 +70,41 @@ def test_profiles_scale_schedule():
 def test_bad_config(kw, msg):
     with pytest.raises(C.ConfigError, match=re.escape(msg)):
         C.make_config(**kw)
+
+
+def test_parse_overrides_types_values_as_the_config_does():
+    over = C.parse_overrides(["lr=1", "milestones=[5, 10]", "seeds=3", "rates={'fc': 0.3, 'output': 0}",
+                              "dataset=synthetic", "oneshot=True"])
+    assert over == {"lr": 1.0, "milestones": (5, 10), "seeds": (3,), "rates": (("fc", 0.3), ("output", 0.0)),
+                    "dataset": "synthetic", "oneshot": True}
+    assert isinstance(over["lr"], float)
+    # typed on a command line or passed from a notebook, equal settings hash equally
+    a = C.make_config("lenet", "smoke", **C.parse_overrides(["lr=1", "seeds=[0]"]))
+    b = C.make_config("lenet", "smoke", lr=1.0, seeds=[0])
+    assert a == b and C.config_hash(a) == C.config_hash(b)
+
+
+@pytest.mark.parametrize("over, msg", [
+    (dict(lr="fast"), "lr is 'fast'"), (dict(iterations=2.5), "iterations is 2.5"),
+    (dict(batch_size=10_000), "larger than train_limit"), (dict(model="foo"), "unknown model 'foo'"),
+    (dict(split_seed=-1), "split_seed is -1"), (dict(milestones="abc"), "milestones is 'abc'"),
+    (dict(momentum=(1, 2)), "momentum is (1, 2)"), (dict(rates=(("conv", 0.1),)), "layer kind 'conv'"),
+    (dict(seeds=(0, 0)), "repeat a seed"), (dict(oneshot=1), "oneshot is 1"),
+    (dict(rates=(("fc", 0.2), ("fc", 0.1))), "names a layer kind twice"), (dict(colour=1), "unknown config field"),
+])
+def test_every_field_is_checked_by_type_and_range(over, msg):
+    with pytest.raises(C.ConfigError, match=re.escape(msg)) as e:
+        C.make_config("lenet", "smoke", **over)
+    assert "\n" not in str(e.value)
+
+
+def test_every_preset_profile_and_variant_is_valid():
+    for p in C.PRESETS:
+        for prof in C.PROFILES:
+            C.make_config(p, prof)
+        for v in C.VARIANTS:
+            if v == "dropout" and p not in C.DROPOUT_LR:  # App. H.5 gives rates for Conv-2/4/6 only
+                with pytest.raises(C.ConfigError, match="dropout variant is defined for"):
+                    C.make_config(p, "budget", v)
+                continue
+            C.make_config(p, "budget", v)

@@ -126,8 +126,10 @@ def test_dropout_per_member_at_rate_and_off_in_eval():
     eye = torch.eye(n, dtype=F64).expand(G, n, n).contiguous()
     p = {"a.weight": eye, "b.weight": eye}  # identity layers: the output is dropout(relu(x))
     x = torch.rand(G, 1, n, dtype=F64).expand(G, B, n) + 0.5  # the same input for every member
-    torch.manual_seed(0)
-    y = models._fc_head(p, x, True, rate, ["a", "b"])
+    noise = [torch.Generator().manual_seed(g) for g in range(G)]
+    state = torch.get_rng_state()
+    y = models._fc_head(p, x, True, rate, ["a", "b"], noise)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is never touched
     kept = y != 0
     assert abs(kept.logical_not().double().mean().item() - rate) < 0.01  # 40,000 draws: 4.5 sigma
     assert torch.allclose(y[kept], (x / (1 - rate))[kept])  # inverted dropout scaling
@@ -138,12 +140,87 @@ def test_dropout_per_member_at_rate_and_off_in_eval():
 
 def test_dropout_makes_identical_members_diverge_but_not_their_evaluation():
     m = _members("lenet", 1)[0]
+    other = dataclasses.replace(m, tag="another run")  # same init, mask, data; its own noise
     for rate in (0.0, 0.5):
-        r = train.train_group(_cfg("lenet", dropout=rate), [m, m], _data("lenet"), dtype=F64)
+        r = train.train_group(_cfg("lenet", dropout=rate), [m, other, m], _data("lenet"), dtype=F64)
         # evaluation at iteration 0 has no dropout: identical members, identical numbers
         assert r[0].metrics["val_loss"][0] == r[1].metrics["val_loss"][0]
         d = _max_diff(r[0].final, r[1].final)
         assert (d > 1e-4) if rate else (d == 0.0)
+        assert _max_diff(r[0].final, r[2].final) == 0.0  # the same run twice: the same noise
+
+
+# ------------------------------- issue 10: a run's numbers do not depend on its group
+def _tagged(model: str, n: int, **kw) -> list[train.Member]:
+    return [dataclasses.replace(m, tag=f"imp/s{i}r0/1", **kw) for i, m in enumerate(_members(model, n))]
+
+
+def _frozen_at_init(model: str, n: int) -> list[train.Member]:
+    # Zhou et al. §4 mask-0 "freeze_init": pruned weights hold their initial values.
+    return [dataclasses.replace(m, fixed={k: m.init[k] for k in m.mask}) for m in _tagged(model, n)]
+
+
+def _learned(n: int) -> tuple[list, object]:
+    from lthrepro import supermask
+    names = list(models.layer_kinds("lenet"))
+    out = []
+    for i, m in enumerate(_tagged("lenet", n)):
+        scores = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(i), dtype=F64)
+                  if k in names else v.clone() for k, v in m.init.items()}
+        out.append(supermask.MaskMember(init=scores, mask={k: torch.ones_like(v) for k, v in m.mask.items()},
+                                        data_seed=m.data_seed, tag=m.tag, frozen=m.init, dwr=bool(i % 2)))
+    def weights_fn(ms):
+        frozen = models.stack([x.frozen for x in ms])
+        dwr = torch.tensor([x.dwr for x in ms])
+        return lambda q, tr, noise: supermask.masked_weights(q, frozen, names, dwr, tr, noise=noise)
+    return out, weights_fn
+
+
+NOISY = {  # name -> (model, config overrides, members, weights_fn factory or None)
+    "lenet-dropout": ("lenet", {"dropout": 0.5}, lambda: _tagged("lenet", 3), None),
+    "conv2-dropout": ("conv2", {"dropout": 0.5}, lambda: _tagged("conv2", 2), None),
+    "lenet-frozen-at-init": ("lenet", {}, lambda: _frozen_at_init("lenet", 3), None),
+    "lenet-learned-supermask": ("lenet", {"optimizer": "sgd", "lr": 10.0, "momentum": 0.9},
+                                lambda: _learned(3)[0], lambda ms: _learned(0)[1](ms)),
+}
+
+
+def _zero_mask(name: str, m: train.Member) -> dict:
+    """Positions that must be exactly zero: pruned weights, unless they hold fixed values or the
+    run learns a supermask (its trained tensors are scores)."""
+    return {} if (m.fixed is not None or NOISY[name][3]) else m.mask
+
+
+def _train_noisy(name: str, members: list) -> list[train.Result]:
+    model, over, _, wf = NOISY[name]
+    kw = {"weights_fn": wf(members)} if wf else {}
+    return train.train_group(_cfg(model, **over), members, _data(model), dtype=F64, **kw)
+
+
+@pytest.mark.parametrize("name", list(NOISY))
+def test_noisy_runs_group_equals_alone_at_any_position(name):
+    ms = NOISY[name][2]()
+    together = _train_noisy(name, ms)
+    for i, m in enumerate(ms):  # alone, and at another position in a reversed group
+        _assert_same(together[i], _train_noisy(name, [m])[0], _zero_mask(name, m))
+    for r, s, m in zip(together, _train_noisy(name, ms[::-1])[::-1], ms, strict=True):
+        _assert_same(r, s, _zero_mask(name, m))
+    assert _max_diff(together[0].final, together[1].final) > 1e-3
+    if NOISY[name][1].get("dropout") or NOISY[name][3]:  # noise really is in play
+        rerun = dataclasses.replace(ms[0], tag="another run")
+        assert _max_diff(_train_noisy(name, [rerun])[0].final, together[0].final) > 1e-6
+
+
+@pytest.mark.parametrize("name", list(NOISY))
+def test_noisy_runs_engine_equals_reference_loop(name):
+    model, over, make, _ = NOISY[name]
+    ms = make()
+    ref = bench.train_reference(_cfg(model, **over), ms, _data(model), dtype=F64)
+    for r, s, m in zip(_train_noisy(name, ms), ref, ms, strict=True):
+        _assert_same(r, s, _zero_mask(name, m))
+    if name == "lenet-frozen-at-init":  # pruned weights really held their initial values
+        for r, m in zip(_train_noisy(name, ms), ms, strict=True):
+            assert all(torch.equal(r.final[k][~mk], m.init[k][~mk]) for k, mk in m.mask.items())
 
 
 # -------------------------------------------------------------------------- (d) batch norm

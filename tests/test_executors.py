@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import config, executors, lottery
+from lthrepro import config, executors, lottery, numerics
 from lthrepro.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,6 +203,8 @@ def test_deadline_keeps_finished_levels_and_a_second_call_finishes_identically(t
     assert rc == executors.STOPPED and finished, f"no deadline stopped the run part way: {out}"
     assert all({"metrics.json", "mask.pt"} <= {f.name for f in m.parent.iterdir()} for m in finished)
     before = {f: f.stat().st_mtime_ns for f in finished}
+    (stopped,) = json.loads(next(r.glob("lenet-*/provenance.json")).read_text())["sessions"]
+    assert stopped["stopped"] == "deadline" and not stopped["complete"] and stopped["numerics"]["fingerprint"]
     rc, _, out = _timed("run", *ARGS, *DEADLINE_ARGS, "--results", str(r), "--deadline", "900")
     assert rc == 0, out
     assert _summary(r) == reference["deadline"]
@@ -228,6 +230,10 @@ def test_ray_gives_the_local_summary_byte_for_byte(local_ray, reference, tmp_pat
     assert sum(" runs in " in m for m in log) == 2 * 3  # one task per level per trial
     prov = json.loads((dirs[0] / "provenance.json").read_text())["sessions"][-1]
     assert prov["executor"] == "ray" and prov["complete"] and prov["members_trained"] == MEMBERS
+    # Issue 11's rules hold for a driver-written session: the workers' numerics fingerprint (the
+    # one a local run on this machine records), whether the code was committed, its commit.
+    assert prov["numerics"] == numerics.fingerprint("cpu") and prov["platform"] == numerics.platform_id("cpu")
+    assert "tree_clean" in prov and prov["git_commit"]
 
 
 @pytest.mark.slow
@@ -307,3 +313,5 @@ def test_killed_driver_resumes(two_nodes, reference, tmp_path):
     (d,) = tmp_path.glob("lenet-*")
     sessions = json.loads((d / "provenance.json").read_text())["sessions"]
     assert sessions[-1]["complete"] and sessions[-1]["members_trained"] == MEMBERS - len(first)
+    # the killed driver's record was written when it started training, with its numerics
+    assert len(sessions) == 2 and sessions[0]["complete"] is False and sessions[0]["numerics"]

@@ -26,14 +26,49 @@ def summary(acc_by_level: dict[int, float], it_by_level: dict[int, int], reinit_
     for lv, pm in enumerate(LENET_PM):
         a, it = acc_by_level.get(lv, 0.98), it_by_level.get(lv, 1000)
         rows.append(dict(kind="imp", seed=0, rep=0, level=lv, density=pm / 100, early_stop_iter=it,
-                         early_stop_test_acc=a, final_test_acc=a))
+                         early_stop_test_acc=a, final_test_acc=a, early_stop_val_acc=a, final_val_acc=a))
         if lv:
             for kind, ra, ri in (("reinit", reinit_acc, reinit_it), ("oneshot", a - 0.001, it + 50)):
                 rows.append(dict(kind=kind, seed=0, rep=0, level=lv, density=pm / 100,
-                                 early_stop_iter=ri, early_stop_test_acc=ra, final_test_acc=ra))
+                                 early_stop_iter=ri, early_stop_test_acc=ra, final_test_acc=ra,
+                                 early_stop_val_acc=ra, final_val_acc=ra))
     df = pd.DataFrame(rows)
     df["pm"] = 100 * df.density
+    df["iterations"] = 5000  # the schedule (paper.LATE_STOP judges early stops against it)
     return df
+
+
+def _holds(table: pd.DataFrame, start: str) -> str:
+    return table[table.Claim.str.startswith(start)]["Holds?"].item()
+
+
+def test_speed_claims_are_inconclusive_when_the_schedule_bounds_them():
+    # Issue 10: dense early stop at 4,400 of 5,000 (last 20%) -> the speed claims comparing the
+    # dense network are inconclusive, never "yes"; at 3,900 (78%) they are judged.
+    for dense_it, want in ((4400, "inconclusive at this budget"), (3999, "yes")):
+        df = summary({0: 0.980, 7: 0.984}, {0: dense_it, 7: 620})
+        t = paper.compare("fig04", df)
+        assert _holds(t, "Pm 21.1%: early stopping earlier").startswith(want)
+        assert "dense at Pm 100.0% stops at 4,400 of 5,000" in _holds(t, "Pm 21.1%: early") or want == "yes"
+        # the ticket-vs-reinit speed claim compares the two sparse networks, not the dense one
+        assert _holds(t, "Pm 21.1%: ticket reaches").startswith("yes")
+    late_reinit = summary({0: 0.980, 7: 0.984}, {0: 1000, 7: 620}, reinit_it=4000)
+    assert _holds(paper.compare("fig04", late_reinit), "Pm 21.1%: ticket reaches").startswith("inconclusive")
+    v = paper.verdict(paper.compare("fig04", summary({0: 0.98, 7: 0.984}, {0: 4400, 7: 620})),
+                      {"profile": "budget", "seeds": [0], "iterations": 5000})
+    assert "inconclusive at this budget" in v
+
+
+def test_a_best_level_is_chosen_on_validation_never_on_test():
+    df = summary({0: 0.980, 5: 0.990, 9: 0.984}, {0: 1000})
+    df.loc[(df.kind == "imp") & (df.level == 5), ["early_stop_val_acc", "final_val_acc"]] = 0.95
+    # level 5 has the best *test* accuracy but poor validation accuracy: level 9 is chosen
+    assert paper.best(df, "gain") == pytest.approx((0.4, LENET_PM[9]))
+    assert paper.max_gain(df) == pytest.approx(0.4)
+    u = pd.DataFrame({"criterion": "c", "weights": "w", "level": [2, 4, 6], "density": [0.6, 0.4, 0.2],
+                      "val_acc": [0.5, 0.7, 0.6], "test_acc": [0.55, 0.6, 0.9]})
+    assert paper.untrained_best({"untrained": u}, "c", "w") == pytest.approx((60.0, 40.0))
+    assert paper.untrained_best({"untrained": u.drop(columns="val_acc")}, "c", "w") is None
 
 
 def test_measures_on_known_numbers():
@@ -105,12 +140,12 @@ def _fake_run(tmp: Path, cfg) -> Path:
 
 
 def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
-    from lthrepro import lottery
+    from lthrepro import experiments, lottery
     cfg = make_config("lenet", "smoke", levels=2, oneshot=True)
     assert len(results.expected_members(cfg)) == 3 + 2 * 2  # IMP 0..2, reinit + one-shot at 1..2
-    monkeypatch.setattr(lottery, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))
+    monkeypatch.setattr(experiments, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))
     d = _fake_run(tmp_path, cfg)
-    assert results.obtain(cfg, root=tmp_path) == d
+    assert experiments.obtain(cfg, root=tmp_path) == d
     df = results.load_summary(d, make_config("lenet", "smoke", levels=1))  # a subset
     assert sorted(df.level.unique()) == [0, 1] and set(df.kind) == {"imp", "reinit"}
     info = results.run_info(d)
@@ -118,7 +153,7 @@ def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
     monkeypatch.undo()  # the real lottery.run with the guard: missing runs raise
     monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")
     with pytest.raises(lottery.NoTrainError):
-        results.obtain(make_config("lenet", "smoke", levels=3), root=tmp_path)
+        experiments.obtain(make_config("lenet", "smoke", levels=3), root=tmp_path)
 
 
 def test_resolve_root_is_independent_of_cwd(tmp_path, monkeypatch):

@@ -4,14 +4,13 @@ constants, the untrained-supermask table, the learned-supermask runner and the D
 import pytest
 import torch
 
-from lthrepro import config, lottery, models, pruning, supermask
+from lthrepro import config, experiments, lottery, models, pruning, supermask
 from lthrepro import results as res
 
 
 def test_straight_through_estimator_passes_gradients_to_the_scores():
     s = torch.tensor([[0.0, 2.0, -1.0]], requires_grad=True)
-    torch.manual_seed(0)
-    m = supermask.sample_mask(s)
+    m = supermask.sample_mask(s, True, [torch.Generator().manual_seed(0)])
     assert set(m.detach().flatten().tolist()) <= {0.0, 1.0}  # forward: a 0/1 sample
     (m * torch.tensor([[1.0, 2.0, 3.0]])).sum().backward()
     sig = torch.sigmoid(s.detach())
@@ -20,15 +19,24 @@ def test_straight_through_estimator_passes_gradients_to_the_scores():
 
 
 def test_sample_mask_frequency_is_sigmoid_of_score():
-    torch.manual_seed(1)
-    s = torch.full((20000,), 1.0)
-    assert abs(supermask.sample_mask(s, train=False).mean().item() - torch.sigmoid(torch.tensor(1.0)).item()) < 0.01
+    s = torch.full((1, 20000), 1.0)
+    m = supermask.sample_mask(s, False, [torch.Generator().manual_seed(1)])
+    assert abs(m.mean().item() - torch.sigmoid(torch.tensor(1.0)).item()) < 0.01
+
+
+def test_sample_mask_draws_each_member_from_its_own_generator():
+    # Member g's draws depend on its generator only, not on the group around it (issue 10).
+    s = torch.zeros(3, 500)
+    gens = lambda *seeds: [torch.Generator().manual_seed(x) for x in seeds]
+    group = supermask.sample_mask(s, False, gens(5, 6, 7))
+    alone = supermask.sample_mask(s[:1], False, gens(6))
+    assert torch.equal(group[1], alone[0]) and not torch.equal(group[0], group[1])
 
 
 def test_masked_weights_multiply_and_dynamic_rescaling():
     frozen = {"w": torch.tensor([[[1.0, -2.0, 3.0, 4.0]]]), "b": torch.tensor([[0.5]])}
     scores = {"w": torch.zeros(1, 1, 4)}
-    fixed_mask = lambda s, train: torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
+    fixed_mask = lambda s, train, noise: torch.tensor([[[1.0, 0.0, 1.0, 0.0]]])
     plain = supermask.masked_weights(scores, frozen, ["w"], torch.tensor([False]), mask_fn=fixed_mask)
     assert plain["w"].tolist() == [[[1.0, 0.0, 3.0, 0.0]]]
     assert torch.equal(plain["b"], frozen["b"])  # biases are frozen, never masked away
@@ -55,7 +63,7 @@ def test_learned_supermask_trains_scores_only_and_reports_density(tmp_path):
     cfg = supermask.dlt_config("lenet", "smoke", supermask="learned", supermask_weights="signed_constant",
                                dwr=True, dataset="synthetic", iterations=30, eval_every=10)
     assert cfg.optimizer == "sgd" and cfg.lr == 100.0 and cfg.batch_size == 250
-    r = lottery.make_runner(cfg, root=tmp_path)
+    r = experiments.make_runner(cfg, root=tmp_path)
     assert isinstance(r, supermask.LearnedSupermaskRunner)
     r.run()
     d = res.member_dir(r.dir, "imp", 0, 0, 0)
@@ -88,7 +96,7 @@ def test_dlt_configs_hash_apart_and_lth_hash_is_unchanged():
     cfgs = supermask.family_configs("lenet", "budget", ["criteria", "mask1", "mask0", "learned"])
     assert len(cfgs) == 10 + 6 + 3 + 4
     assert len({config.run_name(c) for c in cfgs}) == len(cfgs)
-    assert all(c.iterations == 1000 and c.seeds == (0,) for c in cfgs if not c.supermask)
+    assert all(c.iterations == 1000 and c.seeds == (0, 1) for c in cfgs if not c.supermask)
 
 
 @pytest.mark.parametrize("field,value,says", [

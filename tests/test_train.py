@@ -27,11 +27,28 @@ def test_masked_weights_stay_exactly_zero_under_adam():
         assert (r.final[n][mk] != p[n][mk]).float().mean() > 0.5  # survivors trained (dead ReLU units keep theirs)
 
 
-def test_pruned_weights_get_no_gradient_moment():
-    # Same survivors, with and without pruned weights' initial values present: identical
-    # training proves no information flows through pruned positions (incl. Adam moments).
+def test_pruned_weights_get_no_gradient_moment(monkeypatch):
+    # Adam's moments at pruned positions stay exactly zero (no leakage: a pruned weight never
+    # receives a gradient), read from the optimizer's own state after training.
     cfg, d = _setup(iterations=60)
     p, m = _half_mask("lenet", 0)
+    seen = []
+    real = train.make_optimizer
+    monkeypatch.setattr(train, "make_optimizer", lambda c, params: seen.append(real(c, params)) or seen[-1])
+    train.train_group(cfg, [train.Member(p, m, 0), train.Member(p, m, 1)], d)
+    (opt,) = seen
+    params = opt.param_groups[0]["params"]
+    assert len(params) == len(p)
+    for name, t in zip(p, params, strict=True):  # the optimizer holds the stacked group in p's order
+        st = opt.state[t]
+        assert st["exp_avg"].abs().sum() > 0  # the test can see moments at all
+        if name in m:
+            pruned = ~m[name].unsqueeze(0).expand_as(t)
+            assert torch.all(st["exp_avg"][pruned] == 0) and torch.all(st["exp_avg_sq"][pruned] == 0), name
+            assert (st["exp_avg_sq"][~pruned] > 0).float().mean() > 0.5, name  # survivors did get moments
+
+    # Same survivors, with and without pruned weights' initial values present: identical
+    # training shows no information flows through pruned positions.
     zeroed = {k: (v * m[k] if k in m else v) for k, v in p.items()}
     a = train.train_group(cfg, [train.Member(p, m, 0)], d)[0]
     b = train.train_group(cfg, [train.Member(zeroed, m, 0)], d)[0]

@@ -1,0 +1,143 @@
+"""Experiments: which runner trains a config, and training on demand for the notebooks.
+
+The layer above the two runners: ``lottery.Runner`` (LTH: iterative pruning with controls) and
+``supermask.LearnedSupermaskRunner`` (Zhou et al. §5.3: weights frozen, masks learned). Neither
+runner module imports this one, and storage (``results``) imports neither, so each module can
+be read knowing only what lies below it.
+
+- ``make_runner`` / ``run``: the runner of any config (the ``run`` command uses it).
+- ``obtain``: a config's results folder for a notebook, trained only when runs are missing
+  (here, or through ``executors`` on a Ray cluster).
+- ``run_family`` and the ``supermasks`` command: every DLT variant of one architecture, the
+  ablations batched together (``lottery.run_many``), then the untrained-supermask table.
+- ``family_frames`` / ``learned_table``: what the DLT notebooks read (training what is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from . import pruning
+from . import results as res
+from .config import Config, ConfigError, check_device, check_group, parse_executor, parse_overrides, run_name
+from .lottery import Runner, run_many
+from .supermask import FAMILIES, KEY, LearnedSupermaskRunner, dlt_config, family_configs, untrained, write_untrained
+
+
+def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Runner:
+    """The runner for ``cfg``: a learned supermask (Zhou et al. §5.3) trains mask scores."""
+    if cfg.supermask:
+        return LearnedSupermaskRunner(cfg, device, root, **kw)
+    return Runner(cfg, device, root, **kw)
+
+
+def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Path:
+    """Run (or resume) ``cfg``; returns its results folder."""
+    return make_runner(cfg, device, root, **kw).run()
+
+
+def obtain(cfg: Config, device: str = "cpu", root: str | Path | None = None, executor: str = "local") -> Path:
+    """The results folder of ``cfg``: read as is when every requested run has its metrics
+    (tensors are git-ignored, so a fresh clone can render but not extend), otherwise trained
+    (``lottery.NoTrainError`` under LTHREPRO_NO_TRAIN=1) here, or on a Ray cluster when
+    ``executor`` (a notebook's EXECUTOR) is ``ray`` or ``ray:ADDRESS`` (issue 14)."""
+    name, address = parse_executor(executor)
+    d = res.resolve_root(root) / run_name(cfg)
+    if not res.missing(cfg, root):
+        return d
+    if name == "local":
+        return run(cfg, device=device, root=res.resolve_root(root))
+    from . import executors  # (same layer; executors never imports this module)
+    return executors.execute([cfg], device, res.resolve_root(root), name, address)[0][0]
+
+
+# ------------------------------------------------------------------------ DLT notebook reads
+def family_frames(preset: str, profile: str, family: str, root=None, device: str = "cpu",
+                  **over) -> tuple[dict, list[dict]]:
+    """{variant: summary DataFrame} for one ablation family (baseline first) and run infos.
+    Missing results are trained (one config at a time) unless LTHREPRO_NO_TRAIN=1."""
+    frames, infos = {}, []
+    for v in FAMILIES[family]:
+        cfg = dlt_config(preset, profile, **v, **over)
+        d = obtain(cfg, device=device, root=root)
+        frames[v[KEY[family]]] = res.load_summary(d, cfg)
+        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+    return frames, infos
+
+
+def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **over):
+    """One row per learned-supermask run: weights, DWR, accuracies and density."""
+    import pandas as pd
+    rows, infos = [], []
+    for v in FAMILIES["learned"]:
+        cfg = dlt_config(preset, profile, **v, **over)
+        d = obtain(cfg, device=device, root=root)
+        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+        for s in cfg.seeds:
+            m = res.read_json(res.member_dir(d, "imp", s, 0, 0) / "metrics.json")
+            rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,
+                         **{k: m[k] for k in ("density", "threshold_density", "sampled10_test_acc",
+                                              "sampled10_test_acc_min", "sampled10_test_acc_max",
+                                              "threshold_test_acc", "final_test_acc",
+                                              "early_stop_test_acc")}})
+    return pd.DataFrame(rows), infos
+
+
+# ---------------------------------------------------------------------------------- driver
+ALL_FAMILIES = (*FAMILIES, "untrained")
+
+
+def run_family(preset: str, profile: str, families: list[str], device: str = "cpu",
+               root: Path | None = None, group: int | None = None, **over) -> list[Path]:
+    """Train every variant of ``families`` (ablations batched together, then learned masks),
+    then the untrained-supermask table from the LTH baseline's dense networks."""
+    bad = [f for f in families if f not in ALL_FAMILIES]
+    if bad or not families:
+        raise ConfigError(f"unknown family '{bad[0] if bad else ''}'; choose from {', '.join(ALL_FAMILIES)}")
+    cfgs = family_configs(preset, profile, [f for f in families if f != "untrained"], **over)
+    base_cfg = dlt_config(preset, profile, **over)  # every config is checked before any training
+    runners = [make_runner(c, device, root, max_group=group) for c in cfgs]
+    ablation = [r for r in runners if not r.cfg.supermask]
+    learned = [r for r in runners if r.cfg.supermask]
+    if ablation:
+        run_many(ablation, share_level0=True, train_acc=False)
+    if learned:
+        run_many(learned, share_level0=False, train_acc=False)
+    if "untrained" in families:
+        base = make_runner(base_cfg, device, root, max_group=group)
+        if not res.is_done(res.member_dir(base.dir, "imp", base.cfg.seeds[0], 0, 0), True):
+            run_many([base], train_acc=False)
+        t0 = time.time()
+        # The reference code evaluates prune powers 0..24; we take every second. Smoke runs only
+        # check the pipeline: two criteria, two densities.
+        crit, lv = (["large_final", "large_final_same_sign"], [0, 2]) if profile == "smoke" else \
+            (list(pruning.CRITERIA), list(range(0, 25, 2)))
+        rows = untrained(base, crit, lv)
+        write_untrained(base, rows, time.time() - t0)
+    return [r.dir for r in runners]
+
+
+def cmd_supermasks(a: argparse.Namespace) -> int:
+    check_device(a.device)
+    check_group(a.group)
+    fams = [f for f in a.families.split(",") if f]
+    for d in run_family(a.preset, a.profile, fams, a.device, Path(a.results) if a.results else None,
+                        a.group, **parse_overrides(a.set)):
+        print(d)
+    return 0
+
+
+def add_parser(sub) -> None:
+    """``python -m lthrepro supermasks PRESET``: the Zhou et al. chapter's runs."""
+    p = sub.add_parser("supermasks", help="Zhou et al. 2019: mask criteria, mask-1/mask-0 actions, supermasks")
+    p.add_argument("preset")
+    p.add_argument("--profile", default="budget")
+    p.add_argument("--families", default="criteria,mask1,mask0,untrained,learned",
+                   help=f"comma-separated, from {', '.join(ALL_FAMILIES)}")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--group", type=int, default=None, help="max runs trained together")
+    p.add_argument("--results", default=None, help="results root (default: ./results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.set_defaults(fn=cmd_supermasks)

@@ -1,0 +1,112 @@
+"""``python -m lthrepro verify RESULT [--levels 0-1]`` (issue 11): retrain levels of a committed
+result into a scratch folder and report, per run and metric, identical or different (with the
+largest difference), and whether the platform matches the recorded one (exact identity is
+expected only there)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+
+from . import results as res
+from .config import Config, ConfigError, config_hash
+from .lottery import Runner
+from .numerics import fingerprint, recorded
+
+
+def config_of(run_dir: Path) -> Config:
+    """The Config a results folder was trained with (its config.json), checked against its hash."""
+    d = res.read_json(Path(run_dir) / "config.json")["config"]
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    for k, v in d.items():
+        if isinstance(v, list):
+            d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
+        elif "tuple" in str(types.get(k, "")) and v is None:
+            d[k] = ()
+    cfg = Config(**d)
+    if not Path(run_dir).name.endswith(config_hash(cfg)):
+        raise ConfigError(f"{run_dir}: config.json does not hash to the folder's name; the folder was edited by hand")
+    return cfg
+
+
+def parse_levels(spec: str, last: int) -> list[int]:
+    """'0', '0-3' or 'all' -> level numbers within 0..last."""
+    try:
+        if spec == "all":
+            return list(range(last + 1))
+        a, _, b = spec.partition("-")
+        lo, hi = int(a), int(b or a)
+    except ValueError:
+        raise ConfigError(f"--levels '{spec}' is not a level or range; use e.g. 0, 0-1 or all") from None
+    if not 0 <= lo <= hi <= last:
+        raise ConfigError(f"--levels {spec} is outside the result's levels 0-{last}")
+    return list(range(lo, hi + 1))
+
+
+# Where a run's files came from, not what it computed (run_family copies a shared level 0).
+PROVENANCE_KEYS = frozenset({"copied_from"})
+
+
+def _same(x, y) -> bool:
+    """Equal, with NaN equal to NaN (e.g. a train accuracy that was not measured)."""
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_same(p, q) for p, q in zip(x, y, strict=True))
+    if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+        return True
+    return x == y
+
+
+def compare_metrics(a: dict, b: dict) -> tuple[list[str], float]:
+    """(names of metrics that differ, largest absolute difference over numeric entries)."""
+    diff, worst = [], 0.0
+    for k in sorted((set(a) | set(b)) - PROVENANCE_KEYS):
+        x, y = a.get(k), b.get(k)
+        if _same(x, y):
+            continue
+        diff.append(k)
+        xs, ys = (x if isinstance(x, list) else [x]), (y if isinstance(y, list) else [y])
+        if all(isinstance(v, int | float) for v in xs + ys) and len(xs) == len(ys):
+            worst = max([worst] + [abs(p - q) for p, q in zip(xs, ys, strict=True)])
+        else:
+            worst = math.inf
+    return diff, worst
+
+
+def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path | None = None) -> tuple[bool, str]:
+    """Retrain ``levels`` of a committed result into a scratch folder; (identical?, report)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir} is not a results folder (no config.json); see `python -m lthrepro list`")
+    cfg = config_of(run_dir)
+    want = parse_levels(levels, cfg.levels)
+    cfg = dataclasses.replace(cfg, levels=max(want))
+    fp = fingerprint(device)
+    rec = recorded(run_dir)
+    lines = [f"verify {run_dir.name} levels {want[0]}-{want[-1]} on {fp['platform']}"]
+    same_platform = bool(rec) and all(r["platform"] == fp["platform"] for r in rec)
+    if not same_platform:
+        where = ", ".join(sorted({r["platform"] for r in rec})) or "an unrecorded platform"
+        lines.append(f"note: recorded on {where}; exact identity is not expected across platforms")
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        r = Runner(cfg, device, Path(tmp))
+        for level in range(max(want) + 1):
+            r.run_level(level)
+        ok = True
+        for mj in sorted(run_dir.glob("*/s*r*/level*/metrics.json")):
+            rel = mj.relative_to(run_dir)
+            level = int(rel.parts[2][5:])
+            if level not in want or int(rel.parts[1][1:].split("r")[0]) not in cfg.seeds:
+                continue
+            new = r.dir / rel
+            if not new.exists():
+                lines.append(f"  {rel.parent}: not retrained (not part of this config's plan)")
+                ok = False
+                continue
+            diff, worst = compare_metrics(res.read_json(mj), res.read_json(new))
+            ok &= not diff
+            lines.append(f"  {rel.parent}: " + ("identical" if not diff else
+                                                f"different in {', '.join(diff[:6])} (largest difference {worst:.3g})"))
+    lines.append("result: " + ("identical" if ok else "DIFFERENT"))
+    return ok or not same_platform, "\n".join(lines)

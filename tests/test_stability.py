@@ -1,0 +1,180 @@
+"""Issue 12: instability analysis (LMC) and IMP with rewinding (STAB). Float64 on CPU, tiny
+synthetic data. (a) the barrier: zero for identical nets, positive across a constructed ridge,
+α = 0 and 1 reproduce the endpoints exactly; (b) a copy continued from W_k with the original
+data order equals the uninterrupted run, for one copy and for a pair; (c) the two copies of a
+pair share W_k and see different data orders; (d) a tiny run end to end, resumed; (e) bad input."""
+
+import dataclasses
+import functools
+
+import pytest
+import torch
+
+from lthrepro import data, models, pruning, stability, train
+from lthrepro.config import ConfigError
+from lthrepro.interpolation import barrier, path_errors, recompute_bn
+
+F64 = torch.float64
+
+
+@functools.cache
+def _data(model: str) -> data.Data:
+    d = data.load("synthetic", val_size=6, test_limit=40, input_shape=models.INPUT_SHAPE[model])
+    n = 120 if model == "lenet" else 12
+    d.x_train, d.y_train = d.x_train[:n], d.y_train[:n]
+    return d
+
+
+def _cfg(model: str, **kw):
+    preset = "lenet" if model == "lenet" else "resnet20_lmc"
+    cfg, _ = stability.make(preset, "smoke", dataset="synthetic")
+    small = {"iterations": 12, "eval_every": 4, "batch_size": 12} if model == "lenet" else \
+        {"iterations": 4, "eval_every": 2, "batch_size": 4, "milestones": (3,)}
+    return dataclasses.replace(cfg, **{**small, **kw})
+
+
+def _member(model: str, seed: int = 0) -> train.Member:
+    p = models.init_params(model, seed, F64)
+    return train.Member(p, pruning.full_mask(p, list(models.layer_kinds(model))), data_seed=seed)
+
+
+def _splits(model: str) -> dict:
+    d = _data(model)
+    return {"test_err": (d.x_test.double(), d.y_test), "train_err": (d.x_train.double(), d.y_train)}
+
+
+# ------------------------------------------------------------------------------ (a) barrier
+def test_barrier_of_identical_networks_is_zero():
+    p = _member("lenet").init
+    path = path_errors("lenet", p, p, _splits("lenet"), 30, None, 12, torch.device("cpu"))
+    assert len(path["alpha"]) == 30 and path["alpha"][0] == 0.0 and path["alpha"][-1] == 1.0
+    assert barrier(path["test_err"]) == 0.0 and barrier(path["train_err"]) == 0.0
+
+
+def test_barrier_across_a_constructed_ridge_is_positive():
+    # b is a with the hidden units of fc1 permuted: the same function (equal endpoint errors),
+    # but the midpoint averages unrelated units, so the error rises in between.
+    cfg = _cfg("lenet", iterations=60)
+    a = train.train_group(cfg, [_member("lenet")], _data("lenet"), dtype=F64, train_acc=False)[0].final
+    perm = torch.randperm(300, generator=torch.Generator().manual_seed(0))
+    b = dict(a, **{"fc1.weight": a["fc1.weight"][perm], "fc1.bias": a["fc1.bias"][perm],
+                   "fc2.weight": a["fc2.weight"][:, perm]})
+    path = path_errors("lenet", a, b, _splits("lenet"), 30, None, 12, torch.device("cpu"))
+    assert path["train_err"][0] == pytest.approx(path["train_err"][-1])
+    assert path["train_err"][0] < 0.5  # a learned something
+    assert barrier(path["train_err"]) > 0.1
+
+
+@pytest.mark.parametrize("model", ["lenet", "resnet20"])
+def test_alpha_0_and_1_reproduce_the_endpoints_exactly(model):
+    a, b = _member(model, 1).init, _member(model, 2).init
+    sp = _splits(model)
+    bn_x = _data(model).x_train.double()
+    path = path_errors(model, a, b, sp, 7, bn_x, 4, torch.device("cpu"))
+    for j, p in ((0, a), (-1, b)):
+        g = models.stack([p])
+        st = recompute_bn(model, g, bn_x, 4) if model in models.HAS_BN else {}
+        for n, (x, y) in sp.items():
+            assert path[n][j] == (1 - train.evaluate(model, g, st, x, y)[1]).item()
+
+
+# ------------------------------------------------------------------- (b) continuing from k
+@pytest.mark.parametrize("model", ["lenet", "resnet20"])  # Adam; SGD + momentum + BN + crop/flip
+def test_copy_with_the_original_data_order_equals_the_uninterrupted_run(model):
+    cfg, d, k = _cfg(model), _data(model), (5 if model == "lenet" else 2)
+    full = train.train_group(cfg, [_member(model)], d, snapshot_at=[k, k + 1], dtype=F64, train_acc=False)[0]
+    sn = full.snapshots[k]
+    assert full.snapshot_opt and all(v for v in sn["opt"].values())  # optimizer state kept
+    cont = dataclasses.replace(_member(model), init=sn["params"], state=sn["state"] or None, opt_state=sn["opt"])
+    one = train.train_group(cfg, [cont], d, start=k, dtype=F64, train_acc=False)[0]
+    assert all(torch.equal(one.final[n], full.final[n]) for n in full.final)
+    assert all(torch.equal(one.state[n], full.state[n]) for n in full.state)
+    # The pair: copy 0 continues the original order, copy 1 another; same start W_k.
+    other = dataclasses.replace(cont, data_seed=stability.copy_seed(0, 1))
+    pair = train.train_group(cfg, [cont, other], d, start=k, dtype=F64, train_acc=False)
+    assert max((pair[0].final[n] - full.final[n]).abs().max().item() for n in full.final) < 1e-9
+    assert max((pair[1].final[n] - full.final[n]).abs().max().item() for n in full.final) > 1e-4
+    # Without the optimizer state the continuation differs (the test can fail).
+    fresh = train.train_group(cfg, [dataclasses.replace(cont, opt_state=None)], d, start=k, dtype=F64,
+                              train_acc=False)[0]
+    assert max((fresh.final[n] - full.final[n]).abs().max().item() for n in full.final) > 1e-6
+
+
+def test_a_group_continues_optimizer_states_all_or_none():
+    cfg, d = _cfg("lenet"), _data("lenet")
+    sn = train.train_group(cfg, [_member("lenet")], d, snapshot_at=3, dtype=F64, train_acc=False)[0]
+    cont = dataclasses.replace(_member("lenet"), init=sn.snapshot, opt_state=sn.snapshot_opt)
+    with pytest.raises(ValueError, match="every member"):
+        train.train_group(cfg, [cont, _member("lenet", 1)], d, start=3, dtype=F64)
+
+
+# -------------------------------------------------------------- (c)-(d) pairs, end to end
+def _experiment(tmp_path, **spec):
+    cfg = _cfg("lenet", levels=2)
+    sp = stability.Spec(**{"ks": (0, 4), "chain_ks": (0, 4), "levels": (2,), "seeds": (0,), "alphas": 5,
+                           "train_subset": 50, **spec})
+    return stability.Experiment(cfg, sp, root=tmp_path, data=_data("lenet"), dtype=F64)
+
+
+def test_pair_copies_share_w_k_and_see_different_data_orders(tmp_path):
+    e = _experiment(tmp_path)
+    e.parents([0])
+    chain = e.chain(4)
+    e._seed_chain(chain, 4)
+    chain.run()
+    wk = e.snapshot(0, 4)
+    for kind in ("dense", "imp", "random", "reinit"):
+        m0, m1 = e.members(kind, 0, 4, 0 if kind == "dense" else 2, chain)
+        assert m0.data_seed != m1.data_seed
+        assert all(torch.equal(m0.init[n], m1.init[n]) for n in m0.init)
+        assert all(torch.equal(m0.mask[n], m1.mask[n]) for n in m0.mask)
+        if kind in ("dense", "imp", "random"):  # W_k (the engine applies the mask)
+            assert all(torch.equal(m0.init[n], wk["params"][n]) for n in m0.init)
+        if kind == "dense":
+            assert m0.opt_state is not None and m0.opt_state == m1.opt_state or all(
+                torch.equal(m0.opt_state[n][s], m1.opt_state[n][s]) for n in m0.opt_state for s in m0.opt_state[n])
+        else:
+            assert m0.opt_state is None and pruning.density(m0.mask) < 0.7
+    gens = [torch.Generator().manual_seed(s) for s in (m0.data_seed, m1.data_seed)]
+    _, idx, _ = train._epoch_indices(120, 12, gens, False)
+    assert not torch.equal(idx[0], idx[1])
+
+
+def test_tiny_run_end_to_end_and_resume(tmp_path):
+    e = _experiment(tmp_path)
+    d = e.run()
+    rows = stability.collect(d)
+    assert {(r["kind"], r["k"], r["level"]) for r in rows} == {
+        ("dense", 0, 0), ("dense", 4, 0), *{(m, k, 2) for m in ("imp", "random", "reinit") for k in (0, 4)}}
+    m = __import__("json").loads((e.pair_dir("imp", 0, 4, 2) / "metrics.json").read_text())
+    assert len(m["test_err"]) == 5 and m["test_instability"] == barrier(m["test_err"]) >= 0
+    assert m["l2_weights"] > 0 and len(set(m["copy_seeds"])) == 2
+    again = _experiment(tmp_path)
+    again.run()
+    assert again.trained == 0  # resumed: nothing left to train
+
+
+# -------------------------------------------------------------------------- (e) bad input
+@pytest.mark.parametrize("over, says", [({"ks": (0, 500)}, "beyond the schedule"),
+                                        ({"chain_ks": (-1,)}, "beyond the schedule"),
+                                        ({"kinds": ("magic",)}, "unknown mask source 'magic'"),
+                                        ({"levels": (0,)}, "levels"), ({"alphas": 1}, "alphas")])
+def test_bad_stability_options_are_one_line_errors(over, says):
+    with pytest.raises(ConfigError, match=says):
+        stability.make("lenet", "smoke", spec_over=over)
+
+
+def test_cli_bad_input_exits_2_with_one_line(capsys):
+    assert stability.main(["lenet", "--profile", "smoke", "--ks", "0", "99999"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "beyond the schedule" in err
+    assert stability.main(["conv2", "--profile", "smoke"]) == 2
+    assert "no stability protocol" in capsys.readouterr().err
+
+
+def test_lmc_presets_keep_lth_hashes():
+    from lthrepro.config import make_config, run_name
+    assert run_name(make_config("lenet", "budget")) == "lenet-19262789"
+    cfg, spec = stability.make("vgg16_lmc", "paper")
+    assert cfg.model == "vgg16" and cfg.iterations == 62_500 and cfg.milestones == (31_250, 46_875)
+    assert spec.levels == (19,) and stability.run_name(cfg, spec).startswith("stability-vgg16_lmc-")
