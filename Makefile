@@ -1,13 +1,15 @@
 # Two entry points for a new user (see README): `make book` and `make test`.
-# Each creates the virtual environment itself if it is missing.
+# Each creates its virtual environment itself if it is missing: `make book` a light one
+# (.venv-book: the book renderer only, no torch), `make test` the full one (.venv).
 VENV ?= .venv
+BOOK_VENV ?= .venv-book
 PY := $(VENV)/bin/python
 PROFILE ?= budget
 DEVICE ?= cpu
 
-.PHONY: env test lint run book notebooks clean
+.PHONY: env book-env test lint run book notebooks landing clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-book.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -15,6 +17,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 env: $(VENV)/.installed
+
+# Rendering stored outputs needs only jupyter-book (requirements-book.txt, also part of
+# requirements.txt): no torch, no lthrepro.
+$(BOOK_VENV)/.installed: requirements-book.txt
+	test -x $(BOOK_VENV)/bin/python || python3 -m venv $(BOOK_VENV)
+	$(BOOK_VENV)/bin/python -m pip install -q -r requirements-book.txt
+	touch $@
+
+book-env: $(BOOK_VENV)/.installed
 
 lint: env
 	$(PY) -m ruff check lthrepro tests
@@ -29,12 +40,17 @@ run: env
 # execution off and warnings as errors. `make notebooks` re-executes them first (training only
 # what is missing in results/): e.g. `make notebooks PROFILE=budget FIGS="fig01 fig03 fig04"`.
 FIGS ?= fig01 fig03 fig04
-book: env
-	$(VENV)/bin/jupyter-book build book/ -W --keep-going
+book: book-env
+	$(BOOK_VENV)/bin/jupyter-book build book/ -W --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
 notebooks: env
 	$(PY) -m lthrepro notebooks --profile $(PROFILE) --device $(DEVICE) --only $(FIGS)
+
+# The landing page's and the README's results table (between marker comments), regenerated
+# from the executed notebooks and the committed results.
+landing: env
+	$(PY) -m lthrepro landing
 
 clean:
 	rm -rf _build .pytest_cache

@@ -7,6 +7,7 @@ unwritable results folder) prints one line naming the problem and the fix, and e
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,11 +54,14 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import executors
+    from . import executors, results
     cfgmod.check_device(a.device)
     cfgmod.check_group(a.group)
     cfgs = targets(a)
     root = Path(a.results) if a.results else None
+    if root is None and all(c.profile == "smoke" for c in cfgs) and not os.environ.get("LTHREPRO_RESULTS"):
+        root = results.smoke_root()  # smoke runs never land in the committed results/
+        print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
     dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
                                        log=(lambda m: None) if a.quiet else print,
                                        started=a.started, progress=not a.quiet, max_group=a.group,
@@ -73,8 +77,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from . import plan, runner
+    from . import plan, results, runner
     root = Path(a.results) if a.results else None
+    if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = results.smoke_root()  # where `run` puts smoke results
     names = runner.PLANNED if a.preset == "all" else [a.preset]
     if a.markdown and a.preset == "all":
         figs = {n: runner.figure_configs(n, a.profile, a.device) for n in names}
@@ -85,6 +91,15 @@ def cmd_plan(a: argparse.Namespace) -> int:
         ts = plan.tasks(targets(a), a.device, root)
         print(plan.markdown([(n, ts)], a.device) + "\n" + plan.rate_notes(ts) if a.markdown else
               plan.describe(ts, f"plan {n}: profile {a.profile}, device {a.device}, results {root or 'results'}"))
+    return 0
+
+
+def cmd_earlybird(a: argparse.Namespace) -> int:
+    from . import earlybird
+    spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
+    cfgmod.check_device(a.device)
+    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, **cfgmod.parse_overrides(a.set))
+    print(f"results: {d}\nsummary: {d / 'summary.csv'}")
     return 0
 
 
@@ -139,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")
     r.add_argument("--device", default="cpu")
     r.add_argument("--group", type=int, default=None, help="max runs trained together")
-    r.add_argument("--results", default=None, help="results root (default: ./results)")
+    r.add_argument("--results", default=None,
+                   help="results root (default: ./results; smoke runs: _build/smoke-results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     r.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="local: this process (default); ray: one Ray task per level of each trial")
@@ -176,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_parser(sub)
     experiments.add_parser(sub)
     bench.add_parser(sub)
+    from . import earlybird
+    earlybird.add_parser(sub, cmd_earlybird)
+    from . import landing
+    landing.add_parser(sub)
     a = p.parse_args(argv)
     a.started = started
     from .data import DataError
@@ -183,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     from .results import ResultsError
     from .runner import NotebookError
     try:
-        return a.fn(a)
+        rc = a.fn(a)
+        if a.cmd == "notebooks" and rc == 0:
+            from . import landing
+            landing.after_notebooks(a)
+        return rc
     except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:
         sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
         return 2

@@ -61,6 +61,8 @@ class Config:
     supermask_weights: str = "init"  # frozen weights: "init" (θ0) | "signed_constant"
     dwr: bool = False  # dynamic weight rescaling (Zhou et al. §5.3)
     sigmoid_bias: float = 0.0  # initial mask score (sigmoid(0) = keep with probability 1/2)
+    # --- network slimming (Liu et al. 2017; You et al. 2020 early-bird code): s in γ.grad += s·sign(γ)
+    slim_l1: float = 0.0
     # --- controls (LTH §2: random reinit 3 per trial; App. E random sparse) ---
     reinits: int = 3
     random_prune: int = 0
@@ -83,7 +85,7 @@ NOT_HASHED = frozenset({"profile", "levels", "reinits", "random_prune", "oneshot
 # Fields added after results were first committed: hashed only when they differ from their
 # default, so adding an option never orphans existing results.
 LATE_FIELDS: dict[str, object] = {"supermask": "", "supermask_weights": "init", "dwr": False,
-                                   "sigmoid_bias": 0.0}
+                                   "sigmoid_bias": 0.0, "slim_l1": 0.0}
 
 
 def config_hash(cfg: Config) -> str:
@@ -130,6 +132,15 @@ PRESETS: dict[str, Config] = {
                        lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128,
                        iterations=30_000, milestones=(20_000, 25_000), augment=True,
                        scope="global", rates=(("conv", 0.2),), reinits=1),
+    # You et al. 2020 (early-bird tickets), authors' CIFAR scripts (followup-numbers.md §3, C):
+    # VGG-16 with BN, 160 epochs of batch 256, SGD momentum 0.9, lr 0.1 x0.1 at epochs 80 and
+    # 120, weight decay 1e-4, network slimming s = 1e-4. We hold out 5,000 training images for
+    # validation as everywhere else, so an epoch is 45,000 // 256 = 175 iterations (last partial
+    # batch dropped); masks are recorded once per epoch. No IMP levels: the ticket is a channel mask.
+    "vgg16-eb": Config(preset="vgg16-eb", model="vgg16", dataset="cifar10", optimizer="sgd", lr=0.1,
+                       momentum=0.9, weight_decay=1e-4, batch_size=256, iterations=160 * 175,
+                       milestones=(80 * 175, 120 * 175), augment=True, eval_every=175,
+                       scope="global", rates=(), levels=0, reinits=0, slim_l1=1e-4, seeds=(0,)),
 }
 
 
@@ -157,6 +168,9 @@ VARIANTS: dict[str, dict] = {
     "lr0.03-warmup20k": {"lr": 0.03, "warmup": 20_000},
     "dropout": {"dropout": 0.5},  # iterations tripled and per-network rate: see make_config
 }
+# LTH Fig. 1 / App. E: 10 random sparse networks per density in all, i.e. 2 per trial with the
+# paper's 5 trials; the budget and smoke profiles train 1 per trial.
+FIG1_RANDOM_PER_TRIAL = {"smoke": 1, "budget": 1, "paper": 2}
 # LTH App. H.5 / Fig. 6 caption: with dropout, Adam at 3e-4 (Conv-2), 2e-4 (Conv-4, Conv-6).
 DROPOUT_LR = {"conv2": 3e-4, "conv4": 2e-4, "conv6": 2e-4}
 
@@ -184,6 +198,8 @@ BUDGET: dict[str, dict] = {
     # chapter sets its own levels (stability.SPECS).
     "resnet20_lmc": {"factor": 1.0, "levels": 8, "seeds": (0,), "reinits": 1},
     "vgg16_lmc": {"factor": 1.0, "levels": 12, "seeds": (0,), "reinits": 1},
+    # 40 of 160 epochs (milestones at 20 and 30), one seed: see earlybird.py for the GPU estimate.
+    "vgg16-eb": {"factor": 0.25, "seeds": (0,)},
 }
 
 
@@ -270,6 +286,7 @@ _NUMBERS: dict[str, tuple] = {
     "gamma": (_is_num, lambda v: 0 < v <= 1, "a number in (0, 1]"),
     "dropout": (_is_num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "sigmoid_bias": (_is_num, lambda v: True, "a finite number"),
+    "slim_l1": (_is_num, lambda v: v >= 0, "a number >= 0 (the L1 coefficient on batch-norm scales)"),
     **{k: (_is_int, lambda v: v >= 1, "a positive integer")
        for k in ("batch_size", "iterations", "eval_every", "val_size")},
     **{k: (_is_int, lambda v: v >= 0, "an integer >= 0")

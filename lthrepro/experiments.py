@@ -16,6 +16,7 @@ be read knowing only what lies below it.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -123,8 +124,11 @@ def cmd_supermasks(a: argparse.Namespace) -> int:
     check_device(a.device)
     check_group(a.group)
     fams = [f for f in a.families.split(",") if f]
-    for d in run_family(a.preset, a.profile, fams, a.device, Path(a.results) if a.results else None,
-                        a.group, **parse_overrides(a.set)):
+    root = Path(a.results) if a.results else None
+    if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = res.smoke_root()  # smoke runs never land in the committed results/ (issue 9)
+        print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
+    for d in run_family(a.preset, a.profile, fams, a.device, root, a.group, **parse_overrides(a.set)):
         print(d)
     return 0
 

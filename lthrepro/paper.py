@@ -272,16 +272,18 @@ CLAIMS["fig08"] = [
 ]
 
 
-def compare(figure: str, frames: dict[str, pd.DataFrame] | pd.DataFrame, smoke: bool = False) -> pd.DataFrame:
+def compare(figure: str, frames: dict[str, pd.DataFrame] | pd.DataFrame, smoke: bool = False,
+            claims: list[tuple[Claim, str]] | None = None) -> pd.DataFrame:
     """One row per published claim: source, confidence, paper value, ours, difference, holds.
 
     ``frames``: the figure's summaries keyed by run (preset or preset-variant); a single
     DataFrame for one-run figures. Under ``smoke`` nothing is judged: smoke runs are not results.
+    ``claims`` replaces ``CLAIMS[figure]`` (chapters that keep their claims beside their code).
     """
     if isinstance(frames, pd.DataFrame):
         frames = {"": frames}
     rows = []
-    for c, unit in CLAIMS[figure]:
+    for c, unit in (CLAIMS[figure] if claims is None else claims):
         approx = c.tag in APPROXIMATE
         try:
             ours = c.measure(frames)

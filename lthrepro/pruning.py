@@ -181,3 +181,82 @@ def masked_weights(scores: dict, frozen: dict, names: list[str], dwr: Tensor,
         scale = torch.where(dwr, n / ones, torch.ones_like(ones)).view(-1, *[1] * (m.dim() - 1))
         out[k] = w * m * scale
     return out
+
+
+# ------------------------------------------------------------ early-bird tickets (You et al. 2020)
+# A mask here is either one bool tensor or a dict of them (flattened in key order); both mask
+# kinds of the chapter work: unstructured weight masks and channel masks.
+def _flat(mask: Mask | Tensor) -> Tensor:
+    return torch.cat([m.flatten() for m in mask.values()]) if isinstance(mask, dict) else mask.flatten()
+
+
+def mask_distance(a: Mask | Tensor, b: Mask | Tensor) -> float:
+    """Normalised Hamming distance 1 − (#equal entries)/N (You et al., ``EarlyBird.cal_dist``)."""
+    fa, fb = _flat(a).bool(), _flat(b).bool()
+    if fa.shape != fb.shape:
+        raise ValueError(f"masks of different sizes ({fa.numel()} vs {fb.numel()})")
+    return float((fa != fb).sum()) / fa.numel()
+
+
+def max_distance(pruned: float) -> float:
+    """Largest distance two masks that each prune a fraction ``pruned`` can have: 2·min(p, 1−p).
+    At p = 0.93 (LeNet at Pm 7%) it is 0.14, so the paper's ε = 0.1 is 71% of the way to
+    'completely different masks' there, but 10% of it at p = 0.5."""
+    return 2.0 * min(pruned, 1.0 - pruned)
+
+
+def distance_matrix(masks: list) -> Tensor:
+    """Pairwise mask distances [T, T] (the paper's mask-distance figure)."""
+    flat = torch.stack([_flat(m).bool() for m in masks])  # [T, N]
+    x = flat.to(torch.float64)
+    diff = x @ (1 - x).T  # entries in i but not in j
+    return (diff + diff.T) / flat.shape[1]
+
+
+def first_draw(dist: Tensor, eps: float = 0.1, keep: int = 5) -> int | None:
+    """Index t of the first mask that is within ``eps`` of each of the ``keep − 1`` masks before
+    it (You et al.: a FIFO of the last 5 masks, one per epoch; ticket drawn when every distance of
+    the newest to the others is ≤ 0.1). None if the rule never fires. ``dist`` is a distance
+    matrix over the masks recorded so far, mask 0 being the one before any training."""
+    for t in range(keep - 1, dist.shape[0]):
+        if all(float(dist[t, t - j]) <= eps for j in range(1, keep)):
+            return t
+    return None
+
+
+def early_bird_draw(masks: list, eps: float = 0.1, keep: int = 5) -> int | None:
+    """``first_draw`` on the masks themselves."""
+    return first_draw(distance_matrix(masks), eps, keep) if len(masks) >= keep else None
+
+
+def n_channels_removed(total: int, ratio: float) -> int:
+    """Channels a global slimming mask removes: ⌊N·p⌋, the authors' threshold index
+    ``int(total * percent)``. Their ``|γ| > y[index]`` (``gt``) removes that index's channel too
+    (one more) and every channel tied with it; we remove exactly ⌊N·p⌋."""
+    return int(total * ratio)
+
+
+def channel_mask(gammas: dict[str, Tensor], ratio: float) -> Mask:
+    """Network slimming's channel selection (Liu et al. 2017; You et al. ``EarlyBird.pruning``):
+    one global threshold over all batch-norm |γ|, removing the ⌊N·p⌋ smallest. Ties are broken
+    by position (earlier layer, lower channel index removed first), so the count is exact and
+    the mask a deterministic function of γ. Returns {bn weight name: bool [C]} (True = kept)."""
+    names = list(gammas)
+    flat = torch.cat([gammas[n].detach().flatten().abs().cpu() for n in names])
+    k = n_channels_removed(flat.numel(), ratio)
+    keep = _drop_lowest(flat, torch.ones(flat.numel(), dtype=torch.bool), k)
+    out, i = {}, 0
+    for n in names:
+        out[n] = keep[i: i + gammas[n].numel()].view(gammas[n].shape)
+        i += gammas[n].numel()
+    return out
+
+
+def channel_param_mask(cmask: Mask) -> Mask:
+    """A channel mask as engine masks: a removed channel has its γ *and* β fixed at zero, so its
+    batch-norm output is 0 and (after ReLU) nothing of it reaches the next layer."""
+    out = {}
+    for n, m in cmask.items():
+        out[n] = m.clone()
+        out[n[: -len("weight")] + "bias"] = m.clone()
+    return out

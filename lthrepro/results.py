@@ -89,6 +89,12 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
+def smoke_root() -> Path:
+    """Where command-line smoke runs go unless asked otherwise: a scratch folder under the
+    git-ignored ``_build/``, so a smoke run never lands in the committed ``results/``."""
+    return Path(__file__).resolve().parent.parent / "_build" / "smoke-results"
+
+
 def write_json(path: Path, obj: dict) -> None:
     """Atomic JSON write (temp file + rename)."""
     write_text(path, json.dumps(obj, indent=1, sort_keys=True))

@@ -36,11 +36,16 @@ CPU_SMOKE: dict[str, dict] = {
 # VGG-19 costs ~6 min per member even at that size on the shared CPU: its smoke page shows the
 # dense level of each learning-rate setting only.
 CPU_SMOKE["vgg"] = {**CPU_SMOKE["big"], "levels": 0}
+# Early-bird VGG-16 (You et al.): 6 "epochs" of 2 steps (8 training images, batch 4), one mask per
+# epoch, so the detector (5 masks) has something to watch; lr drops at epochs 3 and 4.5. A VGG-16
+# step is slow on the shared CPU, so the data are tiny: this only shows that the pipeline runs.
+CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": [6, 9], "train_limit": 8,
+                   "val_size": 10, "test_limit": 10, "batch_size": 4}
 
 # figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
 FIGURES: dict[str, dict] = {
     "fig01": {"file": "fig01_lenet_random_sparse.ipynb", "family": None,
-              "runs": [("lenet", None, {"random_prune": 1})]},
+              "runs": [("lenet", None, {"random_prune": "fig1"})]},
     "fig03": {"file": "fig03_lenet_training_curves.ipynb", "family": None,
               "runs": [("lenet", None, {})]},
     "fig04": {"file": "fig04_lenet_pruning.ipynb", "family": None,
@@ -53,6 +58,11 @@ FIGURES: dict[str, dict] = {
               "runs": [("vgg19", v, {}) for v in (None, "lr0.01", "warmup10k")]},
     "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
               "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
+    # Early-bird tickets (You et al. 2020): results in earlybird-<preset>-<hash> (earlybird.py).
+    "eb_lenet": {"file": "earlybird_lenet.ipynb", "family": None, "runs": [("lenet", None, {})],
+                 "earlybird": "lenet"},
+    "eb_vgg16": {"file": "earlybird_vgg16.ipynb", "family": "eb", "runs": [("vgg16-eb", None, {})],
+                 "earlybird": "vgg16-eb"},
 }
 # The stability chapter (LMC / STAB, stability.py): one stability run per page, keyed by preset.
 FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "runs": [], "stability": preset}
@@ -70,10 +80,19 @@ SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
 class NotebookError(RuntimeError):
     """A notebook stopped with an error (shown as its own one-line message, exit status 2)."""
 
+# The supermask chapter's pages (Zhou et al. 2019, ``lthrepro.supermask``): notebook files. Their
+# parameters add PRESET; SEEDS defaults to the DLT profile's own seeds.
+DLT_PAGES: dict[str, str] = {k: f"{k}.ipynb" for k in ("dlt_criteria", "dlt_mask1", "dlt_mask0", "dlt_supermasks")}
+
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
                cpu_smoke: bool = True, executor: str = "local") -> dict:
     """Papermill parameters for one figure under ``profile``."""
+    if key in DLT_PAGES:
+        from .supermask import dlt_config
+        return {"PRESET": "lenet", "PROFILE": profile, "SEEDS": list(dlt_config("lenet", profile).seeds),
+                "DEVICE": device, "RESULTS_DIR": results_dir or (SMOKE_RESULTS if profile == "smoke" else "results"),
+                "OVERRIDES": {}}
     fig = FIGURES[key]
     over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
                                               and device == "cpu") else {}
@@ -86,15 +105,17 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
     params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
               "OVERRIDES": over}
-    if fig["runs"]:  # the lottery pages train missing runs through an executor (issue 14)
-        params["EXECUTOR"] = executor
+    if fig["runs"] and executor != "local":  # lottery pages train missing runs on Ray (issue 14);
+        params["EXECUTOR"] = executor  # local is the notebooks' default: pages' commands stay as they are
     return params
 
 
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
     """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
-    return [cfgmod.make_config(p, params["PROFILE"], v, seeds=tuple(params["SEEDS"]),
-                               **extra, **params["OVERRIDES"])
+    prof = params["PROFILE"]
+    return [cfgmod.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
+                               **{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
+                                  for k, x in extra.items()}, **params["OVERRIDES"])
             for p, v, extra in FIGURES[key]["runs"]]
 
 
@@ -112,14 +133,55 @@ def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **ov
     return configs(key, params)
 
 
+def notebook_file(key: str) -> str:
+    return DLT_PAGES[key] if key in DLT_PAGES else FIGURES[key]["file"]
+
+
+def cli_command(key: str, params: dict) -> str:
+    """The ``python -m lthrepro notebooks`` line that executes ``key`` with ``params``
+    (``parameters`` + ``--levels`` give them back: tested in tests/test_book_pages.py)."""
+    p = params["PROFILE"]
+    cmd = f"python -m lthrepro notebooks --profile {p} --only {key}"
+    if params["DEVICE"] != "cpu":
+        cmd += f" --device {params['DEVICE']}"
+    if params["RESULTS_DIR"] != (SMOKE_RESULTS if p == "smoke" else "results"):
+        cmd += f" --results {params['RESULTS_DIR']}"
+    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
+    if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
+        cmd += f" --levels {params['OVERRIDES']['levels']}"
+    executor, address = cfgmod.parse_executor(params.get("EXECUTOR", "local"))
+    if executor != "local":  # issue 14: where missing runs trained
+        cmd += f" --executor {executor}" + (f" --address {address}" if address else "")
+    return cmd
+
+
+def fold_parameters(nb, key: str, params: dict):
+    """Hide papermill's injected parameters (``remove-cell``) and end the page with one "Run
+    with" box: the parameters, once, as the commands that reproduce the page."""
+    import nbformat
+
+    from .pages import run_with
+    for c in nb.cells:
+        tags = c.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            c.metadata["tags"] = [*tags, "remove-cell"]
+    nb.cells = [c for c in nb.cells if "run-with" not in c.metadata.get("tags", [])]
+    box = nbformat.v4.new_markdown_cell(run_with(notebook_file(key), params, cli_command(key, params)))
+    box["id"], box.metadata["tags"] = "run-with", ["run-with"]
+    nb.cells.append(box)
+    return nb
+
+
 def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
             progress: bool = True) -> Path:
-    """Run one source notebook with papermill; returns the executed copy."""
+    """Run one source notebook with papermill; returns the executed copy. Papermill's injected
+    parameters cell is folded into a "Run with" box at the end of the page: the parameters
+    shown once, as the commands that reproduce the page (issue 9)."""
     import nbformat
     import papermill as pm
 
     from . import results
-    src = SOURCE / FIGURES[key]["file"]
+    src = SOURCE / notebook_file(key)
     out = Path(out_dir) / src.name
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     results.check_writable(out.parent, "--out")
@@ -131,7 +193,7 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
                             cwd=str(cwd or ROOT), kernel_name="python3", log_output=False)
         nb = nbformat.read(tmp, as_version=4)
         nb.metadata.papermill["output_path"] = str(out)
-        nbformat.write(nb, tmp)
+        nbformat.write(fold_parameters(nb, key, params), tmp)
         os.replace(tmp, out)
     except pm.PapermillExecutionError as e:  # the notebook's own one-line error
         tmp.unlink(missing_ok=True)
@@ -173,18 +235,33 @@ def status_markdown(book: Path = BOOK) -> str:
                          f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
             continue
         for cfg in configs(key, params):
-            info = results.run_info(results.resolve_root(params["RESULTS_DIR"]) / cfgmod.run_name(cfg))
+            root = results.resolve_root(params["RESULTS_DIR"])
+            if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
+                from . import earlybird, earlybird_report
+                spec = earlybird.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
+                info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
+            else:
+                info = results.run_info(root / cfgmod.run_name(cfg))
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "
                          f"{info['seeds']} | {info['levels']} | {info['device']} | {info['date']} | "
                          f"{info['commit']} | {info['wall']} |")
     return "\n".join(lines) + "\n"
 
 
+def params_from_args(key: str, a: argparse.Namespace) -> dict:
+    """The papermill parameters ``python -m lthrepro notebooks`` gives page ``key``."""
+    executor = f"ray:{a.address}" if getattr(a, "address", None) else getattr(a, "executor", "local")
+    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke, executor=executor)
+    if a.levels is not None:  # not hashed: renders the finished levels of a longer run
+        params["OVERRIDES"]["levels"] = a.levels
+    return params
+
+
 def cmd_notebooks(a: argparse.Namespace) -> int:
     keys = list(FIGURES) if not a.only else a.only
-    bad = [k for k in keys if k not in FIGURES]
+    bad = [k for k in keys if k not in FIGURES and k not in DLT_PAGES]
     if bad:
-        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join(FIGURES)}")
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*FIGURES, *DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
     cfgmod.check_device(a.device)
@@ -192,32 +269,28 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
     if a.address and a.executor != "ray":
         raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
-    executor = f"ray:{a.address}" if a.address else a.executor
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
     for i, key in enumerate(keys, 1):
-        params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke,
-                            executor=executor)
-        if a.levels is not None:  # not hashed: renders the finished levels of a longer run
-            params["OVERRIDES"]["levels"] = a.levels
+        params = params_from_args(key, a)
         t0 = time.time()
-        print(f"[{i}/{len(keys)}] {key}: {FIGURES[key]['file']} (profile {a.profile}, "
+        print(f"[{i}/{len(keys)}] {key}: {notebook_file(key)} (profile {a.profile}, "
               f"seeds {params['SEEDS']}, device {a.device})", flush=True)
         execute(key, params, out, progress=not a.quiet)
-        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / FIGURES[key]['file']}",
+        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / notebook_file(key)}",
               flush=True)
     if out.resolve() == BOOK.resolve():
         from .results import write_text
         write_text(BOOK / "status.md", status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
-    return 0
+    return 0  # the CLI then rewrites the landing page's and README's results tables (landing)
 
 
 def add_parser(sub) -> None:
     n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
-    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join(FIGURES)}")
+    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*FIGURES, *DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "

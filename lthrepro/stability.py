@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from . import data as data_mod
-from . import lottery, models, pruning, train
+from . import lottery, models, numerics, pruning, train
 from . import results as res
 from .config import Config, ConfigError, config_hash, make_config
 from .interpolation import barrier, path_errors
@@ -278,8 +278,11 @@ class Experiment:
         if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
             raise lottery.NoTrainError(f"{self.dir.name}: {len(todo)} unfinished pairs and LTHREPRO_NO_TRAIN=1; "
                                        "run `python -m lthrepro.stability` first")
+        fp = None
         if todo:
             res.check_writable(self.dir.parent)
+            fp = numerics.fingerprint(str(self.device))  # issue 11: recorded; never mixed in a folder
+            numerics.check_extend(self.dir, fp)
             res.write_json(self.dir / "config.json", {
                 "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "name": self.dir.name,
                 "data": self.data.info})
@@ -305,7 +308,7 @@ class Experiment:
         if todo:
             res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
                                {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
-                                "levels": max(self.spec.levels)})
+                                "levels": max(self.spec.levels)}, numerics=fp, clean=res.tree_clean())
         write_summary(self.dir)
         return self.dir
 

@@ -147,6 +147,18 @@ def evaluate(model: str, p: dict, st: dict, x: Tensor, y: Tensor, chunk: int = 2
     return loss / len(x), correct / len(x)
 
 
+def slimmed(model: str) -> list[str]:
+    """Batch-norm scale names (γ) that network slimming's L1 penalty acts on."""
+    return [f"{n}.weight" for n, k, _ in models.SPECS[model] if k == "bn"]
+
+
+def slimming_subgradient_(gammas: list[Tensor], s: float) -> None:
+    """Network slimming (Liu et al. 2017, as in You et al.'s ``updateBN``): the subgradient of
+    s·Σ|γ| added to γ's gradient after backward, before the optimizer step (and before weight
+    decay, which SGD applies inside its step): γ.grad += s·sign(γ)."""
+    torch._foreach_add_([g.grad for g in gammas], [torch.sign(g) for g in gammas], alpha=s)
+
+
 def make_optimizer(cfg: Config, params: list[Tensor]) -> torch.optim.Optimizer:
     # Elementwise optimizers over stacked tensors: member g's update depends only on its slice.
     if cfg.optimizer == "adam":
@@ -160,14 +172,17 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
                 snapshot_at: int | Iterable[int] | None = None, dtype: torch.dtype = torch.float32,
                 progress: Callable[[int, Tensor], None] | None = None,
                 train_acc: bool = True,
-                weights_fn: Callable[[dict, bool, list], dict] | None = None) -> list[Result]:
+                weights_fn: Callable[[dict, bool, list], dict] | None = None,
+                on_eval: Callable[[int, dict, dict], None] | None = None) -> list[Result]:
     """Train every member from iteration ``start`` (a rewind point) to ``cfg.iterations``.
 
     ``weights_fn(trained, train, noise) -> weights the network uses`` reparameterises the network
     (learned supermasks, Zhou et al. §5.3: trained tensors are mask scores; ``noise`` holds each
     member's generator for its Bernoulli draws); None = identity.
     ``snapshot_at``: iteration(s) at which weights, BN statistics and optimizer state are kept
-    (rewinding, STAB; the copies of an instability pair, LMC)."""
+    (rewinding, STAB; the copies of an instability pair, LMC).
+    ``on_eval(it, params, state)`` is called at every evaluation with the group's current
+    parameters and batch-norm statistics (detached, group axis first; early-bird masks)."""
     wf = weights_fn or (lambda q, train, noise: q)
     G, model = len(members), cfg.model
     dev = torch.device(device)
@@ -186,6 +201,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     # One foreach call per step masks every gradient (and re-zeroes pruned weights): masks as
     # float tensors of the parameters' dtype, so no bool->float conversion runs per step.
     mk = list(masks)
+    gammas = slimmed(model) if cfg.slim_l1 else []
     fmask = [masks[k].to(dtype) for k in mk]
     chunk = eval_chunk(model, G, dtype, dev)
     if dev.type == "cuda":  # peak device memory of this group, returned in Result.extra
@@ -211,6 +227,8 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
 
     def record(j: int) -> None:
         p_ = wf({k: v.detach() for k, v in p.items()}, False, noise)
+        if on_eval:
+            on_eval(evals[j], p_, st)
         curves[0, :, j], curves[1, :, j] = evaluate(model, p_, st, xva, yva, chunk)
         curves[2, :, j], curves[3, :, j] = evaluate(model, p_, st, xte, yte, chunk)
         curves[4, :, j] = run_loss / max(run_n, 1)
@@ -248,6 +266,8 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
         opt.zero_grad(set_to_none=True)
         per.sum().backward()  # members are independent: d(sum)/d(theta_g) = d(loss_g)/d(theta_g)
         with torch.no_grad():
+            if gammas:
+                slimming_subgradient_([p[k] for k in gammas], cfg.slim_l1)
             torch._foreach_mul_([p[k].grad for k in mk], fmask)
             opt.step()
             if fixed is None:

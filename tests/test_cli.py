@@ -68,3 +68,21 @@ def test_list_and_smoke_run(tmp_path):
             "--levels", "1", "-q", "--results", str(tmp_path / "r"))
     assert p.returncode == 0, p.stderr
     assert len(list((tmp_path / "r").glob("lenet-*/imp/s0r0/level0*/metrics.json"))) == 2  # levels 0 and 1
+
+
+def test_smoke_run_never_lands_in_results(tmp_path):
+    """Without --results (and LTHREPRO_RESULTS), a smoke run goes to _build/smoke-results and
+    says so; the committed results/ folder is untouched. --results still wins."""
+    root = Path(__file__).resolve().parent.parent
+    before = sorted(p.name for p in (root / "results").iterdir())
+    env = {k: v for k, v in os.environ.items() if k != "LTHREPRO_RESULTS"}
+    args = ("run", "lenet", "--profile", "smoke", "--set", "dataset='synthetic'", "--set", "iterations=20",
+            "--levels", "0", "-q")
+    p = subprocess.run([sys.executable, "-m", "lthrepro", *args], capture_output=True, text=True,
+                       env={**env, "OMP_NUM_THREADS": "1"}, timeout=300, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    scratch = root / "_build" / "smoke-results"
+    assert f"results go to {scratch}" in p.stdout and f"results: {scratch}" in p.stdout
+    assert sorted(p.name for p in (root / "results").iterdir()) == before
+    p = cli(*args, "--results", str(tmp_path / "r"))
+    assert p.returncode == 0 and "smoke-results" not in p.stdout and list((tmp_path / "r").glob("lenet-*"))

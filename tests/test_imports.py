@@ -24,15 +24,15 @@ LAYERS: list[tuple[str, set[str]]] = [
     # Runners: LTH's lottery, then Zhou et al.'s learned supermasks and the stability
     # experiments (LMC, Stabilizing) built on it.
     ("lottery", {"lottery"}),
-    ("supermask", {"supermask", "stability"}),
+    ("supermask", {"supermask", "stability", "earlybird"}),
     # Which runner trains a config; training on demand for the notebooks; re-training a
     # committed result to compare (verify); a figure as a plan of independent tasks and the
     # executors over it (issue 14: local, time-boxed, Ray), which ``obtain`` hands EXECUTOR to.
     ("experiments", {"experiments", "verify", "plan", "executors"}),
     # What the notebooks call: published claims and figures (read results only).
-    ("pages", {"paper", "plotting", "stability_book"}),
+    ("pages", {"paper", "plotting", "pages", "stability_book", "earlybird_report"}),
     # Commands: notebooks and benchmark.
-    ("commands", {"runner", "bench"}),
+    ("commands", {"runner", "bench", "landing"}),
     # The command line, on top: nothing imports it.
     ("cli", {"__main__"}),
 ]

@@ -1,0 +1,367 @@
+"""You et al. 2020, "Drawing Early-Bird Tickets" (ICLR 2020): watch the pruning mask settle during
+one dense training run and draw the ticket as soon as it stops changing.
+
+Protocol (``shared/reference/followup-numbers.md`` §3, from the authors' ``main.py``): after each
+epoch's training, compute the mask for every pruning ratio; keep the last ``keep`` = 5 masks;
+the early-bird (EB) ticket is drawn at the first epoch whose mask lies within ε = 0.1
+(normalised Hamming distance) of each of the 4 masks before it. The mask list starts with the
+mask of the untrained network (the authors check once per epoch *before* training it).
+
+Two mask kinds (``Spec.kind``):
+
+- ``channels`` (the paper's): network slimming on a batch-norm network. γ.grad += s·sign(γ)
+  during training (``Config.slim_l1``); the mask keeps the channels above one global |γ|
+  threshold at ratio p (``pruning.channel_mask``); a removed channel has γ and β fixed at 0.
+- ``weights`` (our LeNet transfer, not the paper's): the one-shot layer-wise magnitude mask at
+  the density of ``n`` IMP levels (``pruning.prune(..., levels=n)``), recorded every
+  ``eval_every`` iterations instead of every epoch.
+
+Retraining variants (``RETRAIN``), named on every page:
+
+- ``reset``: the ticket's mask on θ0 of the search run, the full schedule (LTH-style; for the
+  channel tickets this is the authors' ``main_scratch.py`` with θ0 instead of a new init).
+- ``continue``: the dense weights (and batch-norm statistics) at the draw point, masked, trained
+  from the draw iteration to the end of the schedule (lr schedule and data order continue;
+  optimizer momentum starts at zero). This is what the paper describes. The authors' CIFAR
+  ``main_c.py`` loads only the channel configuration, so as written it trains a freshly
+  initialised pruned network over those epochs; we do not run that variant.
+
+Tickets: ``eb`` (drawn by the paper's rule), ``eb_rel`` (the same rule on distances divided by
+their maximum 2·min(p, 1−p), see ``pruning.max_distance``), ``end`` (the mask at the end of the
+search run: for LeNet the one-shot ticket of LTH Fig. 4c).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from . import data as data_mod
+from . import models, numerics, pruning
+from . import results as res
+from .config import Config, ConfigError, config_hash, make_config
+from .lottery import NoTrainError
+from .train import Member, train_group
+
+RETRAIN = ("reset", "continue")
+# Per preset: mask kind, targets (IMP levels for weights: Pm 51.3 / 21.1 / 7.0% for LeNet; pruned
+# channel ratios for channels) and which (ticket, variant) pairs are retrained.
+SPECS: dict[str, dict] = {
+    "lenet": {"kind": "weights", "targets": (3, 7, 12),
+              "runs": (("eb", "reset"), ("eb_rel", "reset"), ("end", "reset"))},
+    "vgg16-eb": {"kind": "channels", "targets": (0.3, 0.5, 0.7),
+                 "runs": (("eb", "continue"), ("eb", "reset"), ("end", "reset"))},
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    targets: tuple
+    runs: tuple
+    eps: float = 0.1
+    keep: int = 5
+
+
+def make_spec(preset: str, eps: float = 0.1, keep: int = 5, targets=None) -> Spec:
+    """The early-bird protocol for ``preset``; bad values are one-line ``ConfigError``s."""
+    if preset not in SPECS:
+        raise ConfigError(f"no early-bird experiment for preset '{preset}'; choose one of {', '.join(SPECS)}")
+    s = SPECS[preset]
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0.0 < eps < 1.0:
+        raise ConfigError(f"eps {eps!r} must lie in (0, 1) (the paper uses 0.1)")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 2:
+        raise ConfigError(f"keep {keep!r} must be an integer of at least 2 masks (the paper keeps 5)")
+    targets = tuple(s["targets"] if targets is None else targets)
+    if not targets:
+        raise ConfigError("give at least one pruning ratio")
+    for t in targets:
+        if s["kind"] == "channels" and not (isinstance(t, int | float) and 0.0 < t < 1.0):
+            raise ConfigError(f"pruning ratio {t!r} must lie in (0, 1) (the paper uses 0.3, 0.5, 0.7)")
+        if s["kind"] == "weights" and not (isinstance(t, int) and t >= 1):
+            raise ConfigError(f"level {t!r} must be an integer ≥ 1 (IMP levels whose density the mask takes)")
+    return Spec(s["kind"], targets, s["runs"], float(eps), int(keep))
+
+
+def eb_dir(cfg: Config, spec: Spec, root=None) -> Path:
+    blob = json.dumps({"config": config_hash(cfg), "spec": asdict(spec)}, sort_keys=True, default=list)
+    return res.resolve_root(root) / f"earlybird-{cfg.preset}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def target_label(spec: Spec, t) -> str:
+    return f"level{t:02d}" if spec.kind == "weights" else f"p{round(100 * t):02d}"
+
+
+# ------------------------------------------------------------------------------- masks
+def _mask_fn(cfg: Config, spec: Spec):
+    """fn(one member's params, target) -> engine mask of the ticket."""
+    if spec.kind == "channels":
+        gam = [f"{n}.weight" for n, k, _ in models.SPECS[cfg.model] if k == "bn"]
+        return lambda w, t: pruning.channel_param_mask(pruning.channel_mask({n: w[n] for n in gam}, t))
+    kinds = models.layer_kinds(cfg.model)
+    names, rates = list(kinds), dict(cfg.rates)
+    return lambda w, t: pruning.prune({n: w[n].abs() for n in names}, pruning.full_mask(w, names),
+                                      kinds, rates, cfg.scope, levels=t)
+
+
+def _core(mask: dict, spec: Spec) -> dict:
+    """The entries the distance is taken over: γ only for channel masks (β mirrors it)."""
+    return {k: v for k, v in mask.items() if spec.kind == "weights" or k.endswith(".weight")}
+
+
+def pruned_fraction(mask: dict, spec: Spec) -> float:
+    return 1.0 - pruning.density(_core(mask, spec))
+
+
+# ------------------------------------------------------------------------------- FLOPs
+def forward_macs(model: str, mask: dict | None) -> float:
+    """Multiply-accumulates of one forward pass of one example. LeNet (unstructured masks): one
+    per kept weight (the sparse count). VGG (channel masks): H·W·9·C_in·C_out per conv layer with
+    removed channels taken out of both, plus the linear head; batch norm and ReLU are not counted."""
+    if model == "lenet":
+        sizes = {f"{n}.weight": math.prod(s) for n, _, s in models.SPECS[model]}
+        return float(sum(int(mask[n].sum()) if mask else c for n, c in sizes.items()))
+    if model not in models.VGG_WIDTHS:
+        raise KeyError(f"no FLOP count for {model}")
+    size, cin, i, total = 32, 3, 0, 0.0
+    for w in models.VGG_WIDTHS[model]:
+        if w == "M":
+            size //= 2
+            continue
+        i += 1
+        cout = int(mask[f"bn{i}.weight"].sum()) if mask else w
+        total += size * size * 9 * cin * cout
+        cin = cout
+    return total + 10 * cin
+
+
+def cost_ratio(model: str, mask: dict, draw_it: int, start: int, total: int) -> float:
+    """Training cost of a ticket relative to the full dense protocol: search until ``draw_it``
+    (dense) + retraining the pruned network from ``start`` to ``total``. Training FLOPs are taken
+    as 3× the forward pass for dense and pruned nets alike, so the factor cancels."""
+    dense = forward_macs(model, None)
+    return (draw_it * dense + (total - start) * forward_macs(model, mask)) / (total * dense)
+
+
+# ------------------------------------------------------------------------------ search
+def _draws(dist: torch.Tensor, spec: Spec, p: float, iters: list[int]) -> dict:
+    rel = dist / pruning.max_distance(p) if pruning.max_distance(p) > 0 else dist
+    out = {}
+    for name, d in (("eb", dist), ("eb_rel", rel)):
+        t = pruning.first_draw(d, spec.eps, spec.keep)
+        out[name] = None if t is None else iters[t]
+    return out
+
+
+def search(cfg: Config, spec: Spec, data: data_mod.Data, device, out: Path, seeds: list[int]) -> None:
+    """Train the dense network of every seed once, recording the mask of every target at every
+    evaluation; write per seed the curves, distance matrices, draw iterations and tensors."""
+    fn, keep = _mask_fn(cfg, spec), spec.keep
+    masks = {(s, t): [] for s in seeds for t in spec.targets}
+    snaps: dict = {}
+
+    def on_eval(it: int, p: dict, st: dict) -> None:
+        for g, s in enumerate(seeds):
+            w = {k: v[g].cpu() for k, v in p.items()}
+            for t in spec.targets:
+                seq = masks[(s, t)]
+                seq.append(fn(w, t))
+                if ("continue" in {v for _, v in spec.runs} and (s, t) not in snaps and len(seq) >= keep
+                        and pruning.first_draw(pruning.distance_matrix(
+                            [_core(m, spec) for m in seq[-keep:]]), spec.eps, keep) == keep - 1):
+                    snaps[(s, t)] = {"it": it, "params": {k: v.clone() for k, v in w.items()},
+                                     "state": {k: v[g].cpu().clone() for k, v in st.items()}}
+
+    members = [Member(init=models.init_params(cfg.model, s), data_seed=s, tag=f"search/s{s}",
+                      mask=pruning.full_mask(models.init_params(cfg.model, s), list(models.layer_kinds(cfg.model))))
+               for s in seeds]
+    results = train_group(cfg, members, data, device, on_eval=on_eval)
+    for s, r in zip(seeds, results, strict=True):
+        iters = r.metrics["iterations"]
+        d = out / "search" / f"s{s}"
+        per, tensors = {}, {}
+        for t in spec.targets:
+            seq = masks[(s, t)]
+            dist = pruning.distance_matrix([_core(m, spec) for m in seq])
+            p = pruned_fraction(seq[-1], spec)
+            draws = _draws(dist, spec, p, iters)
+            per[target_label(spec, t)] = {
+                "target": t, "pruned_fraction": p, "max_distance": pruning.max_distance(p),
+                "draw_iter": draws, "distance": [[round(float(x), 6) for x in row] for row in dist]}
+            for name, it in (*draws.items(), ("end", iters[-1])):
+                if it is not None:
+                    tensors[f"{target_label(spec, t)}/{name}"] = seq[iters.index(it)]
+            if (s, t) in snaps:
+                tensors[f"{target_label(spec, t)}/snapshot"] = snaps[(s, t)]
+        metrics = {**r.metrics, "seed": s, "kind": "search", "targets": per,
+                   "dense_macs": forward_macs(cfg.model, None)}
+        d.mkdir(parents=True, exist_ok=True)
+        torch.save(tensors, d / ".tmp-tickets.pt")
+        os.replace(d / ".tmp-tickets.pt", d / "tickets.pt")
+        res.write_json(d / "metrics.json", metrics)
+
+
+# ----------------------------------------------------------------------------- retrain
+def plan(cfg: Config, spec: Spec, out: Path, seeds: list[int]) -> tuple[list, list]:
+    """Unfinished retraining runs as (folder, member, start iteration, record), and copies:
+    (folder, folder of the identical run) when ``eb_rel`` draws at the same iteration as ``eb``."""
+    todo, copies = [], []
+    for s in seeds:
+        sd = out / "search" / f"s{s}"
+        m = res.read_json(sd / "metrics.json")
+        tickets = None
+        for t in spec.targets:
+            lab = target_label(spec, t)
+            draws = {**m["targets"][lab]["draw_iter"], "end": m["iterations"][-1]}
+            first: dict = {}  # (draw iteration, variant) -> folder of the first run with it
+            for ticket, variant in sorted(spec.runs, key=lambda r: r[0] != "end"):
+                d = out / "retrain" / f"s{s}" / lab / f"{ticket}-{variant}"
+                it = draws[ticket]
+                if it is None:
+                    continue
+                src = first.setdefault((it, variant), d)
+                if res.is_done(d):
+                    continue
+                if src != d:  # same mask and start as an earlier ticket: the same run
+                    copies.append((d, src))
+                    continue
+                tickets = tickets if tickets is not None else torch.load(sd / "tickets.pt", weights_only=True)
+                mask = tickets[f"{lab}/{ticket}"]
+                rec = {"seed": s, "target": t, "ticket": ticket, "variant": variant, "draw_iter": it}
+                if variant == "continue":
+                    snap = tickets.get(f"{lab}/snapshot")
+                    if snap is None or snap["it"] != it:  # online and offline draws must agree
+                        raise RuntimeError(f"{d}: no snapshot at the draw iteration {it}")
+                    mem = Member(init=snap["params"], mask=mask, data_seed=s, state=snap["state"], tag=str(d))
+                    todo.append((d, mem, it, rec))
+                else:
+                    mem = Member(init=models.init_params(cfg.model, s), mask=mask, data_seed=s, tag=str(d))
+                    todo.append((d, mem, 0, rec))
+    return todo, copies
+
+
+def retrain(cfg: Config, spec: Spec, data, device, out: Path, seeds: list[int], max_group: int = 16) -> int:
+    """Train every unfinished ticket (grouped by start iteration); returns how many were trained."""
+    todo, copies = plan(cfg, spec, out, seeds)
+    for start in sorted({st for _, _, st, _ in todo}):
+        grp = [x for x in todo if x[2] == start]
+        for i in range(0, len(grp), max_group):
+            chunk = grp[i: i + max_group]
+            for (d, mem, st, rec), r in zip(chunk, train_group(cfg, [c[1] for c in chunk], data, device,
+                                                               start=start, train_acc=False), strict=True):
+                core = _core(mem.mask, spec)
+                metrics = {**r.metrics, **rec, "start": st, "density": pruning.density(core),
+                           "ticket_macs": forward_macs(cfg.model, core),
+                           "cost_ratio": cost_ratio(cfg.model, core, rec["draw_iter"], st, cfg.iterations)}
+                res.save_member(d, metrics, mem.mask, None, None)
+    for d, src in copies:  # same mask, same start: the same run (not trained twice)
+        m = res.read_json(src / "metrics.json")
+        res.write_json(d / "metrics.json", {**m, "ticket": d.name.split("-")[0], "same_as": src.name})
+    return len(todo)
+
+
+# --------------------------------------------------------------------------------- run
+def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, seeds=None,
+        spec: Spec | None = None, progress: bool = False, **over) -> Path:
+    """Search + retrain (resumable: finished parts are skipped); returns the results folder."""
+    over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}  # papermill gives lists
+    cfg = make_config(preset, profile, **({"seeds": tuple(seeds)} if seeds else {}), **over)
+    spec = spec or make_spec(preset)
+    out = eb_dir(cfg, spec, root)
+    todo_s = [s for s in cfg.seeds if not (out / "search" / f"s{s}" / "metrics.json").exists()]
+    if not todo_s and not _retrain_missing(cfg, spec, out):
+        return out
+    if os.environ.get("LTHREPRO_NO_TRAIN") == "1":
+        raise NoTrainError(f"{out.name}: early-bird results missing and LTHREPRO_NO_TRAIN=1; "
+                           f"run `python -m lthrepro earlybird {preset} --profile {profile}` first")
+    res.check_writable(out.parent)
+    t0, commit = time.time(), res.git_commit()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
+    data = data_mod.load(cfg.dataset, cfg.val_size, cfg.split_seed, cfg.train_limit, cfg.test_limit,
+                         input_shape=models.INPUT_SHAPE[cfg.model])
+    res.write_json(out / "config.json", {"config": cfg.to_dict(), "hash": config_hash(cfg), "name": out.name,
+                                         "spec": asdict(spec), "data": data.info})
+    # Search runs whose tensors are gone (a clean clone) are repeated when a retrain needs them.
+    redo = [s for s in cfg.seeds if s not in todo_s and _retrain_missing(cfg, spec, out, [s])
+            and not (out / "search" / f"s{s}" / "tickets.pt").exists()]
+    n = len(todo_s + redo)
+    fp = numerics.fingerprint(str(device))  # issue 11: recorded; never mixed in a folder
+    numerics.check_extend(out, fp)
+    if todo_s + redo:
+        search(cfg, spec, data, device, out, sorted(todo_s + redo))
+    n += retrain(cfg, spec, data, device, out, list(cfg.seeds))
+    res.add_provenance(out, str(device), time.time() - t0, n, cfg.to_dict(), started, commit, complete=True,
+                       numerics=fp, clean=res.tree_clean())
+    write_summary(out)
+    return out
+
+
+def _retrain_missing(cfg: Config, spec: Spec, out: Path, seeds=None) -> bool:
+    for s in seeds or cfg.seeds:
+        mj = out / "search" / f"s{s}" / "metrics.json"
+        if not mj.exists():
+            return True
+        m = res.read_json(mj)
+        for t in spec.targets:
+            lab = target_label(spec, t)
+            draws = {**m["targets"][lab]["draw_iter"], "end": m["iterations"][-1]}
+            if any(draws[k] is not None and not res.is_done(out / "retrain" / f"s{s}" / lab / f"{k}-{v}")
+                   for k, v in spec.runs):
+                return True
+    return False
+
+
+SUMMARY = ["seed", "target", "ticket", "variant", "draw_iter", "start", "density", "cost_ratio",
+           "early_stop_iter", "early_stop_test_acc", "final_test_acc", "final_val_acc"]
+
+
+def summary_rows(out: Path) -> list[dict]:
+    """One row per dense search run and per retrained ticket."""
+    rows = []
+    for mj in sorted(Path(out).glob("search/s*/metrics.json")):
+        m = res.read_json(mj)
+        rows.append({"seed": m["seed"], "target": "", "ticket": "dense", "variant": "search",
+                     "draw_iter": "", "start": 0, "density": 1.0, "cost_ratio": 1.0,
+                     **{k: m[k] for k in SUMMARY[-4:]}})
+    for mj in sorted(Path(out).glob("retrain/s*/*/*/metrics.json")):
+        m = res.read_json(mj)
+        rows.append({k: m[k] for k in SUMMARY})
+    return rows
+
+
+def write_summary(out: Path) -> Path:
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY)
+    w.writeheader()
+    for r in summary_rows(out):
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    tmp = Path(out) / ".tmp-summary.csv"
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, Path(out) / "summary.csv")
+    return Path(out) / "summary.csv"
+
+
+# --------------------------------------------------------------------------------- CLI
+def add_parser(sub, fn) -> None:
+    """``python -m lthrepro earlybird PRESET ...`` (``fn`` is the CLI's command, in __main__)."""
+    e = sub.add_parser("earlybird", help="early-bird tickets (You et al. 2020): search + retrain")
+    e.add_argument("preset", help=f"one of {', '.join(SPECS)}")
+    e.add_argument("--profile", default="budget")
+    e.add_argument("--seeds", type=int, nargs="+")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--eps", type=float, default=0.1, help="distance threshold ε in (0, 1) (paper: 0.1)")
+    e.add_argument("--keep", type=int, default=5, help="masks in the queue, ≥ 2 (paper: 5)")
+    e.add_argument("--ratios", type=float, nargs="+", help="channel pruning ratios p in (0, 1) (vgg16-eb)")
+    e.add_argument("--levels", type=int, nargs="+", help="IMP levels whose density the masks take (lenet)")
+    e.add_argument("--results", default=None, help="results root (default: ./results)")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    e.set_defaults(fn=fn)

@@ -1,0 +1,152 @@
+"""Issue 9: pages a reader wants to read, and a landing table that cannot go stale. No data and
+no training needed: these read the source notebooks, the executed pages in book/ and the
+committed results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lthrepro import landing, pages, paper, runner
+
+ROOT = Path(__file__).resolve().parent.parent
+# The pages `python -m lthrepro notebooks` executes; scripts/make_notebooks.py writes their sources.
+RUNNER_FILES = sorted([f["file"] for f in runner.FIGURES.values()] + list(runner.DLT_PAGES.values()))
+SOURCES = [ROOT / "notebooks" / f for f in RUNNER_FILES]
+VISIBLE_CODE = ("hide-input", "remove-input", "remove-cell")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_source_notebook_layout(path):
+    """Claim first; our parameters cell removed from the page; the first code cell after it
+    checks the parameters; every code cell folded or removed; short cells, no def/class and
+    no HTML boilerplate; one comparison table checked by nbval."""
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].metadata.tags == ["parameters", "remove-cell"]
+    assert "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, " \
+           "OVERRIDES=OVERRIDES)" in code[1].source
+    for c in code[1:]:
+        assert any(t in c.metadata.get("tags", []) for t in VISIBLE_CODE), c.source[:60]
+        assert "def " not in c.source and "class " not in c.source and "HTML(" not in c.source
+        assert len(c.source.splitlines()) <= 10, c.source[:60]
+    assert sum(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code) == 1
+
+
+def test_sources_are_what_the_generator_writes(tmp_path):
+    """scripts/make_notebooks.py owns the source notebooks: regenerate, compare."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in tmp_path.glob("*.ipynb"))
+    assert set(made) >= set(RUNNER_FILES)
+    for name in made:
+        assert (tmp_path / name).read_text() == (ROOT / "notebooks" / name).read_text(), name
+
+
+def _executed_pages() -> list[Path]:
+    """Pages in the book's table of contents that the runner executes (and folds)."""
+    return [ROOT / "book" / f"{s}.ipynb" for s in landing.notebook_pages() if f"{s}.ipynb" in RUNNER_FILES]
+
+
+@pytest.mark.parametrize("path", _executed_pages(), ids=lambda p: p.stem)
+def test_executed_page_shows_parameters_once(path):
+    """Papermill's injected cell is removed from the page and one "Run with" box gives the
+    parameters and the commands; the box's parameters are the ones papermill injected."""
+    nb = nbformat.read(path, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
+    boxes = [c for c in nb.cells if "run-with" in c.metadata.get("tags", [])]
+    assert len(boxes) == 1
+    shown = json.loads(re.search(r"-y '(\{.*\})'", boxes[0].source)[1])
+    assert shown == nb.metadata.papermill.parameters
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if o.output_type == "error" or "text/html" in o.get("data", {})]
+
+
+def test_fold_parameters_is_idempotent():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("PROFILE = 'smoke'")
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells = [cell]
+    params = runner.parameters("fig04", "budget")
+    for _ in range(2):
+        nb = runner.fold_parameters(nb, "fig04", params)
+    assert nb.cells[0].metadata.tags == ["injected-parameters", "remove-cell"]
+    assert [c.source for c in nb.cells[1:]] == [pages.run_with("fig04_lenet_pruning.ipynb", params,
+                                                                runner.cli_command("fig04", params))]
+
+
+@pytest.mark.parametrize("key", [*runner.FIGURES, *runner.DLT_PAGES])
+@pytest.mark.parametrize("profile, device, results, levels", [
+    ("budget", "cpu", None, None), ("smoke", "cpu", None, None), ("budget", "cuda", "elsewhere", 7),
+    ("paper", "cpu", "results", None)])
+def test_cli_command_gives_back_the_parameters(key, profile, device, results, levels):
+    """The CLI line in a "Run with" box executes the page with exactly its parameters."""
+    a = argparse.Namespace(profile=profile, device=device, results=results, levels=levels, full_smoke=False)
+    params = runner.params_from_args(key, a)
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers()
+    runner.add_parser(sub)
+    cmd = runner.cli_command(key, params).split()
+    assert cmd[:3] == ["python", "-m", "lthrepro"]
+    back = p.parse_args(cmd[3:])
+    assert back.only == [key] and runner.params_from_args(key, back) == params
+
+
+def test_toc_discovers_every_page():
+    files = landing.toc_files()
+    assert files[0] == "intro" and {"reproducing", "status", "fig04_lenet_pruning", "dlt_mask0"} <= set(files)
+    for f in files:
+        assert (ROOT / "book" / f"{f}.md").exists() or (ROOT / "book" / f"{f}.ipynb").exists(), f
+
+
+def test_parse_table_round_trip():
+    t = paper.compare("fig04", {"": __import__("pandas").DataFrame(
+        columns=["kind", "level", "pm", "early_stop_iter", "early_stop_test_acc", "final_test_acc"])})
+    back = landing.parse_table(paper.to_markdown(t))
+    assert list(back.columns) == list(t.columns) and back.values.tolist() == t.astype(str).values.tolist()
+
+
+def test_landing_counts_checked_claims_from_the_results():
+    """fig04's count is paper.compare on the committed results; a page whose stored table
+    disagrees with the results is flagged, not counted as is."""
+    page = landing.read_page("fig04_lenet_pruning")
+    fresh = landing.recomputed_table("fig04_lenet_pruning", page.params)
+    t = landing.tally(fresh)
+    assert f"**{t['held']} of {t['held'] + t['failed']}**" in page.claims and "out of date" not in page.claims
+    assert page.status.startswith("real results, budget profile")
+    assert landing.read_page("fig05_conv").claims == "none judged (smoke run)"
+
+
+def test_landing_flags_a_stale_page(tmp_path):
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: fig04_lenet_pruning\n")
+    nb = nbformat.read(ROOT / "book" / "fig04_lenet_pruning.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("# NBVAL_CHECK_OUTPUT"))
+    md = cell.outputs[0]["data"]["text/markdown"]
+    cell.outputs[0]["data"]["text/markdown"] = md.replace("| no (", "| yes (")  # a stale "yes"
+    nbformat.write(nb, book / "fig04_lenet_pruning.ipynb")
+    assert "page out of date" in landing.read_page("fig04_lenet_pruning", book).claims
+
+
+def test_committed_tables_are_up_to_date(tmp_path):
+    """The landing page's, the README's and the re-run tables are what the generator writes
+    from today's pages and results (run `make landing` after re-rendering pages)."""
+    pages_ = [landing.read_page(s) for s in landing.notebook_pages()]
+    for path, which, body in ((ROOT / "book" / "intro.md", "results", landing.results_table(pages_)),
+                              (ROOT / "README.md", "results", landing.results_table(pages_, "book/")),
+                              (ROOT / "book" / "reproducing.md", "rerun", landing.rerun_table(pages_))):
+        text = path.read_text()
+        assert landing.replace_between(text, which, body) == text, f"{path.name}: run `make landing`"
+    for p in pages_:
+        assert p.thumb is not None and p.thumb.exists(), p.stem
