@@ -71,7 +71,7 @@ FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "r
                                           ("vgg16", "big", "vgg16_lmc"))})
 
 # Figures made of lottery runs: what ``plan`` and ``run FIGURE`` take (issue 14).
-PLANNED = [k for k, f in FIGURES.items() if f["runs"]]
+PLANNED = [k for k, f in FIGURES.items() if f["runs"] and not f.get("earlybird")]
 
 # Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
 SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
@@ -105,7 +105,7 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
     params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
               "OVERRIDES": over}
-    if fig["runs"] and executor != "local":  # lottery pages train missing runs on Ray (issue 14);
+    if key in PLANNED and executor != "local":  # lottery pages train missing runs on Ray (issue 14);
         params["EXECUTOR"] = executor  # local is the notebooks' default: pages' commands stay as they are
     return params
 
@@ -123,9 +123,9 @@ def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **ov
     """The configs figure ``key``'s notebook reads under ``profile`` (for ``plan`` and ``run``)."""
     if key not in FIGURES:
         raise cfgmod.ConfigError(f"unknown figure '{key}'; choose from {', '.join(FIGURES)}")
-    if not FIGURES[key]["runs"]:
-        raise cfgmod.ConfigError(f"'{key}' is a stability page, not planned or run by figure; choose from "
-                                 f"{', '.join(PLANNED)}")
+    if key not in PLANNED:
+        raise cfgmod.ConfigError(f"'{key}' is a stability or early-bird page (its own runner), not planned or run "
+                                 f"by figure; choose from {', '.join(PLANNED)}")
     params = parameters(key, profile, "cpu" if device.startswith("cpu") else device)
     if seeds is not None:
         params["SEEDS"] = list(seeds)
