@@ -113,7 +113,7 @@ def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
     from . import config, paper, results, runner
     key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
-    if key is None or not params:
+    if key is None or not params or key not in paper.CLAIMS:  # chapters with claims of their own
         return None
     frames = {}
     for (preset, variant, _), cfg in zip(runner.FIGURES[key]["runs"], runner.configs(key, params), strict=True):
@@ -148,9 +148,10 @@ def claims_text(t: dict | None) -> str:
 
 def status_text(nb, params: dict) -> str:
     profile, device = params.get("PROFILE", "?"), str(params.get("DEVICE", "cpu"))
-    if profile == "smoke":
-        return "smoke run only; real results pending a GPU run"
-    texts = " ".join(str(o.get("data", {}).get("text/markdown", "")) for o in _outputs(nb))
+    texts = " ".join(str(o.get("data", {}).get("text/markdown", "")) + str(o.get("data", {}).get("text/html", ""))
+                     for o in _outputs(nb))
+    if profile == "smoke":  # the page's own banner says whether its real run needs a GPU
+        return "smoke run only; real results pending a " + ("GPU run" if "GPU" in texts else "CPU budget run")
     part = ", partial run (levels in progress)" if "Partial run" in texts else ""
     return f"real results, {profile} profile ({'CPU' if device == 'cpu' else 'GPU'}){part}"
 

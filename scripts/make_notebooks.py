@@ -240,7 +240,7 @@ DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets:
               'DEVICE = "cpu"\nRESULTS_DIR = "results"  # relative to the repository root\n'
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-             "from lthrepro import pages, paper, plotting, supermask\nfrom lthrepro.config import check_parameters\n\n"
+             "from lthrepro import experiments, pages, paper, plotting, supermask\nfrom lthrepro.config import check_parameters\n\n"
              "SEEDS = supermask.page_seeds(PRESET, PROFILE, SEEDS)\n"
              "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)\n"
              "over = supermask.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
@@ -302,7 +302,8 @@ DLT_CLAIM["dlt_supermasks"] = ("# DLT §5 and Table 2: supermasks\n\n"
                                "**Untrained supermask** (§5.1-5.2): masks are chosen one-shot from the trained dense "
                                "network (as the authors' `get_init_loss_train_lottery.py` does) at the density of n IMP "
                                "rounds, and applied to θ0 or to signed constants α·sign(θ0) (α = the layer's init std); "
-                               "no training.\n\n"
+                               "no training. The density reported is the one with the best *validation* accuracy; the "
+                               "test set only reports.\n\n"
                                "**Learned supermask** (§5.3): weights are frozen; each weight has a score s, the mask is"
                                " a Bernoulli(sigmoid(s)) sample drawn every forward pass, and gradients reach s through "
                                "a straight-through estimator. SGD, lr 100, momentum 0.9, batch 250 (authors' README). We"
@@ -314,7 +315,7 @@ DLT_CLAIM["dlt_supermasks"] = ("# DLT §5 and Table 2: supermasks\n\n"
 
 def dlt_family_page(name: str, family: str, title: str) -> list[tuple]:
     return [("md", DLT_CLAIM[name]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
-            ("code", f'frames, infos = supermask.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
+            ("code", f'frames, infos = experiments.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
                      f"device=DEVICE, **over)\n" + DLT_WARN, SETUP),
             ("code", f'fig = plotting.variant_panels(frames, f"{title}: {{PRESET}} ({{PROFILE}} profile)")\n'
                      "display(fig)\nplt.close(fig)\n"
@@ -334,7 +335,7 @@ FIGS["dlt_mask0"] = dlt_family_page("dlt_mask0", "mask0", "DLT §4")
 FIGS["dlt_supermasks"] = [
     ("md", DLT_CLAIM["dlt_supermasks"]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
     ("code", "untr, uprov = supermask.untrained_table(PRESET, PROFILE, root=RESULTS_DIR, **over)\n"
-             "lt, infos = supermask.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
+             "lt, infos = experiments.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
              + DLT_WARN, SETUP),
     ("code", "fig = plotting.untrained_panels(untr, f\"Untrained networks under one-shot masks of each criterion "
              "({PRESET}, {PROFILE} profile)\")\ndisplay(fig)\nplt.close(fig)\n"
@@ -345,7 +346,7 @@ FIGS["dlt_supermasks"] = [
              'table = paper.compare(claims, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
              "display(Markdown(paper.to_markdown(table)))"),
     ("code", DLT_VERDICT),
-    ("md", "## Best untrained accuracy per criterion and weights (over densities, with its Pm)"),
+    ("md", "## Untrained accuracy per criterion and weights, at the density best on validation (with its Pm)"),
     ("code", "display(Markdown(pages.untrained_best(untr)))"),
     ("md", "## Learned supermasks (sampled masks; % test accuracy)"),
     ("code", "display(Markdown(pages.learned_summary(lt)))"),
@@ -361,15 +362,18 @@ OVERRIDES = {{}}  # extra config fields (CPU smoke runs shrink data)
 EPS = 0.1  # distance threshold (You et al.: 0.1)
 KEEP = 5  # masks in the queue (You et al.: 5)'''
 
-EB_SETUP = '''from IPython.display import HTML, Markdown, display
+EB_CHECK = '''from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 
 from lthrepro import earlybird_report as eb, paper
+from lthrepro.config import check_parameters
 
-run = eb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES, EPS, KEEP)
+check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)'''
+
+EB_SETUP = '''run = eb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES, EPS, KEEP)
 r = eb.load(run)
 imp = {imp}
-display(HTML(eb.banner(r["info"]{gpu})))
+display(Markdown(eb.banner(r["info"]{gpu})))
 display(Markdown(f"Results folder `{{run.name}}`: " + eb.caption(r["info"])))'''
 
 EB_FIG = '''fig = eb.figure(r, imp)
@@ -397,6 +401,7 @@ FIGS["earlybird_lenet"] = [
 
 **This page is our transfer, not the paper's experiment.** We apply the paper's rule to LeNet-300-100 on MNIST with *unstructured* magnitude masks, the masks of the LTH chapters: every 100 iterations of the dense run we compute the one-shot layer-wise magnitude mask at the densities of the tickets we compare with (Pm 51.3%, 21.1%, 7.0%: 3, 7 and 12 IMP levels), keep the last 5 masks and draw the ticket as soon as the newest is within ε = 0.1 (normalised Hamming distance) of each of the 4 before it. The drawn mask is reset to θ0 and retrained for the full schedule (variant `reset`), beside the one-shot ticket drawn at the end of the same run and the IMP ticket of the same density from the LTH LeNet run of the same profile."""),
     ("params", EB_PARAMS.format(seeds="[0, 1]")),
+    ("hcode", EB_CHECK),
     ("hcode", EB_SETUP.format(preset="lenet", imp='eb.imp_tickets([3, 7, 12], SEEDS, PROFILE, RESULTS_DIR)', gpu="")),
     ("hcode", EB_FIG),
     ("hcode", EB_TABLES),
@@ -416,6 +421,7 @@ FIGS["earlybird_vgg16"] = [
 
 **Retraining variants.** `eb-continue`: the dense weights and batch-norm statistics at the draw epoch, masked, trained for the remaining epochs with the schedule continued — what the paper describes. The authors' CIFAR `main_c.py` loads only the channel configuration of that checkpoint, so as written it trains a *freshly initialised* pruned network over those epochs; we do not run that variant. `eb-reset` and `end-reset`: the early-bird and the end-of-training masks on θ0 of the same run, trained for the full schedule (like the authors' `main_scratch.py`, with θ0 instead of a new initialisation)."""),
     ("params", EB_PARAMS.format(seeds="[0]")),
+    ("hcode", EB_CHECK),
     ("hcode", EB_SETUP.format(preset="vgg16-eb", imp="None", gpu=", gpu_pending=True")),
     ("hcode", EB_FIG),
     ("hcode", EB_TABLES),
