@@ -64,10 +64,9 @@ class Spec:
 # {0, 500}, levels 7 and 15 (Pm 21.1% and 3.6%).
 SPECS: dict[str, dict[str, dict]] = {
     "lenet": {
-        # Sized to the CPU time one session had (about 20 min of 2 shared cores): one seed and
-        # the k = 0 IMP chain. Stabilizing's rewound chains (k = 500) and seed 1 are the next
-        # step: `python -m lthrepro.stability lenet --profile budget --chain-ks 0 500 --seeds 0 1`.
-        "budget": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000), "chain_ks": (0,),
+        # Sized to the CPU time of two sessions: one seed, IMP chains rewound to k = 0 and 500.
+        # Seed 1 is the next step: `python -m lthrepro.stability lenet --profile budget --seeds 0 1`.
+        "budget": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000), "chain_ks": (0, 500),
                    "levels": (7, 15), "seeds": (0,)},
         "paper": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000, 10_000),
                   "chain_ks": (0, 500, 2000), "levels": (7, 15), "seeds": (0, 1, 2)},

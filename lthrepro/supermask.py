@@ -43,13 +43,12 @@ FAMILIES: dict[str, list[dict]] = {
 
 # DLT protocol on top of a preset (paper-numbers.md §2.1): 24 IMP rounds, no LTH controls.
 DLT_PAPER = {"levels": 24, "reinits": 0, "oneshot": False}
-# Budget: what is cut is stated here and on every page. LeNet: one seed, 1,000 iterations per
-# round (1/50 of the paper's 50K) with evaluation every 250, 12 rounds (down to ~7% of weights),
-# no LTH controls. Issue 10 asks for 2 seeds at 5,000 iterations per round (2.3M
-# network-iterations, about 1 h of 2 idle CPU cores): pending CPU time (the learned supermasks
-# already have seeds 0-1). `python -m lthrepro supermasks lenet --profile budget --set ...` runs it.
+# Budget: what is cut is stated here and on every page. LeNet: two seeds, 5,000 iterations per
+# round (1/10 of the paper's 50K, the LTH budget schedule) with evaluation every 500, 12 rounds
+# (down to ~7% of weights), no LTH controls: 2.3M network-iterations. Until 2026-12-01 it was one
+# seed at 1,000 iterations (issue 10 asked for this real budget).
 DLT_BUDGET: dict[str, dict] = {
-    "lenet": {"iterations": 1000, "eval_every": 250, "levels": 12, "seeds": (0,), "reinits": 0,
+    "lenet": {"iterations": 5000, "eval_every": 500, "levels": 12, "seeds": (0, 1), "reinits": 0,
               "oneshot": False},
     # Pending a GPU run: 1/4 of the schedule, 12 rounds, 2 seeds.
     **{n: {"iterations": it // 4, "levels": 12, "seeds": (0, 1), "reinits": 0, "oneshot": False}
