@@ -46,6 +46,13 @@ def _max_group(cfg: Config, device: torch.device) -> int:
     return max(1, min(64, int(0.6 * free / (per + act))))
 
 
+
+def _show(bar, it: int, acc) -> None:
+    """Progress bar: iterations done and the group's mean validation accuracy (set first:
+    ``update`` returns True when it redraws, so ``update(...) or set_postfix(...)`` skipped it)."""
+    bar.set_postfix(val_acc=f"{float(acc.mean()):.4f}", refresh=False)
+    bar.update(it - bar.n)
+
 class Runner:
     """One config's lottery: plan the members of a level, train them in groups, write them."""
 
@@ -216,8 +223,7 @@ class Runner:
             c, [m for _, m in chunk], self.data, self.device,
             start=c.rewind if level else 0, dtype=self.dtype,
             snapshot_at=c.rewind if (level == 0 and c.rewind) else None,
-            progress=(lambda it, acc: bar.update(it - bar.n) or bar.set_postfix(
-                val_acc=f"{float(acc.mean()):.4f}")) if bar else None,
+            progress=(lambda it, acc: _show(bar, it, acc)) if bar else None,
             **({"weights_fn": fn} if fn else {}), **kw)
         if bar:
             bar.close()

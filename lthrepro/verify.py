@@ -86,9 +86,19 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
     rec = recorded(run_dir)
     lines = [f"verify {run_dir.name} levels {want[0]}-{want[-1]} on {fp['platform']}"]
     same_platform = bool(rec) and all(r["platform"] == fp["platform"] for r in rec)
+    # Exact identity is expected where the golden run gives the recorded fingerprint here (same
+    # numerics), or on the recorded CPU kind; another CPU kind differs in the last bits.
+    other_cpu = same_platform and all(r["fingerprint"] != fp["fingerprint"] and r.get("cpu") != fp.get("cpu")
+                                      for r in rec)
     if not same_platform:
         where = ", ".join(sorted({r["platform"] for r in rec})) or "an unrecorded platform"
         lines.append(f"note: recorded on {where}; exact identity is not expected across platforms")
+    elif other_cpu:
+        where = ", ".join(sorted({r.get("cpu") or "an unrecorded CPU kind" for r in rec}))
+        lines.append(f"note: recorded on {where} (fingerprint {rec[-1]['fingerprint']}), this CPU is "
+                     f"{fp.get('cpu')} (fingerprint {fp['fingerprint']}); exact identity is not expected "
+                     "across CPU kinds")
+        same_platform = False
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         r = Runner(cfg, device, Path(tmp))
         for level in range(max(want) + 1):

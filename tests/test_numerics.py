@@ -15,21 +15,44 @@ from lthrepro.__main__ import main
 
 
 def test_golden_run_matches_the_committed_golden_file(mnist_root):
-    """Exactly on the platform that wrote the golden file; elsewhere within the stated
-    tolerance (the largest difference is printed). A change to the training numerics fails
-    here; updating the file (`python -m lthrepro.numerics --update-golden`) is deliberate."""
-    golden = json.loads(numerics.GOLDEN.read_text())
+    """Exactly where the golden file has an entry for this platform and CPU kind (or one whose
+    fingerprint this machine reproduces); elsewhere within the stated tolerance on the parts that
+    do not amplify last-bit differences (the largest difference is printed). A change to the
+    training numerics fails here; updating the file (`python -m lthrepro.numerics --update-golden`)
+    is deliberate."""
     got = numerics.golden_run()
+    entries = [g for g in numerics.goldens() if g["platform"] == numerics.platform_id()]
+    assert numerics.goldens(), "tests/golden/numerics.json is missing or unreadable"
     if not (mnist_root / "cifar10" / "train.npz").exists():
-        golden["metrics"].pop("resnet20_sgd_augment", None)
-    assert sorted(got) == sorted(golden["metrics"])
-    worst = numerics.max_difference(got, golden["metrics"])
-    print(f"golden: largest differences {worst} (platform here {numerics.platform_id()}, "
-          f"golden {golden['platform']})")
-    if golden["platform"] == numerics.platform_id() and len(got) == len(golden["metrics"]):
-        assert got == golden["metrics"], worst
-        assert numerics.digest(got) == golden["fingerprint"]
-    else:
+        for g in entries:
+            g["metrics"].pop("resnet20_sgd_augment", None)
+    here = numerics.cpu_id()
+    exact = [g for g in entries if g.get("cpu") == here or g["fingerprint"] == numerics.digest(got)]
+    print(f"golden: platform {numerics.platform_id()}, CPU {here}, digest {numerics.digest(got)}; entries "
+          f"{[(g.get('cpu'), g['fingerprint']) for g in numerics.goldens()]}")
+    if exact:
+        g = exact[0]
+        assert sorted(got) == sorted(g["metrics"])
+        assert got == g["metrics"], numerics.max_difference(got, g["metrics"])
+        if len(got) == len(g["metrics"]) and "resnet20_sgd_augment" in got:
+            assert numerics.digest(got) == g["fingerprint"]
+        return
+    ref = (entries or numerics.goldens())[-1]["metrics"]
+    calm = {k: v for k, v in got.items() if k not in numerics.CHAOTIC}
+    assert sorted(calm) == sorted(k for k in ref if k not in numerics.CHAOTIC)
+    worst = numerics.max_difference(calm, ref)
+    print(f"golden: no entry for this CPU kind; largest differences {worst}")
+    assert worst["loss"] <= numerics.TOLERANCE["loss"] and worst["acc"] <= numerics.TOLERANCE["acc"], worst
+
+
+def test_golden_entries_of_two_cpu_kinds_agree_within_tolerance():
+    """The file's entries for other CPU kinds come from the same code: their non-chaotic parts
+    differ only in the last bits (measured 2026-12-01: at most 0.0043 in a loss, 0.005 in an
+    accuracy, for LeNet after 300 iterations)."""
+    gs = numerics.goldens()
+    for a in gs[1:]:
+        calm = {k: v for k, v in a["metrics"].items() if k not in numerics.CHAOTIC}
+        worst = numerics.max_difference(calm, gs[0]["metrics"])
         assert worst["loss"] <= numerics.TOLERANCE["loss"] and worst["acc"] <= numerics.TOLERANCE["acc"], worst
 
 
@@ -120,10 +143,48 @@ def test_fingerprint_is_cached_per_source_and_platform(tmp_path, monkeypatch):
 
 
 def test_committed_lenet_budget_result_verifies_at_level_0(mnist_root, tmp_path):
-    """Issue 11: CI retrains level 0 of the result the LeNet figures show and requires every
-    metric to be identical (same platform) — the book's numbers regenerate from this code."""
-    d = Path(__file__).resolve().parent.parent / "results" / "lenet-19262789"
-    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    """Issue 11: CI retrains level 0 of a committed result and requires every metric to be
+    identical — the book's numbers regenerate from this code. Exact identity holds on the CPU
+    kind that trained a result, so the check takes the first committed result whose recorded
+    fingerprint this machine's golden run reproduces: the LTH budget run (trained 2026-11-29) or
+    the Zhou et al. budget run (trained 2026-12-01 on another CPU kind)."""
+    root = Path(__file__).resolve().parent.parent / "results"
+    fp = numerics.fingerprint()
+    candidates = [root / n for n in ("lenet-19262789", "lenet-0f60c150")]
+    here = [d for d in candidates if d.exists()
+            and fp["fingerprint"] in {r["fingerprint"] for r in numerics.recorded(d)}]
+    if not here:
+        pytest.skip(f"no committed candidate was trained on this CPU kind ({fp.get('cpu')}, fingerprint "
+                    f"{fp['fingerprint']}): exact regeneration cannot be checked on this machine")
+    ok, report = verify.verify(here[0], "0", scratch=tmp_path)
     print(report)
     assert ok and report.endswith("result: identical"), report
     assert "note: recorded on" not in report  # the platform matches the recorded one
+
+
+def test_reproduces_and_verify_name_another_cpu_kind(tmp_path, monkeypatch):
+    """Two CPU kinds give different last bits from the same code (2026-12-01): a result trained
+    on one is 'yes on <that CPU>' where a golden entry shows today's code gives its fingerprint,
+    'not comparable' elsewhere, and 'no' only on its own CPU kind."""
+    a = {**FP_A, "cpu": "GenuineIntel/AVX512/isa-1"}
+    b = {**FP_B, "cpu": "AuthenticAMD/AVX2/isa-2"}
+    monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": dict(a))
+    d = lottery.run(_cfg(), root=tmp_path)
+    monkeypatch.setattr(numerics, "goldens", lambda path=None: [{**a, "metrics": {}}, {**b, "metrics": {}}])
+    assert numerics.reproduces(d, b) == (f"yes on {a['cpu']}; not comparable on this CPU ({b['cpu']})")
+    monkeypatch.setattr(numerics, "goldens", lambda path=None: [])
+    assert numerics.reproduces(d, b).startswith("not comparable (recorded on CPU GenuineIntel")
+    assert numerics.reproduces(d, {**b, "cpu": a["cpu"]}) == "no (numerics changed since)"
+    monkeypatch.setattr(verify, "fingerprint", lambda device="cpu": b)
+    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    assert "exact identity is not expected across CPU kinds" in report and ok
+    monkeypatch.setattr(verify, "fingerprint", lambda device="cpu": {**b, "cpu": a["cpu"]})
+    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    assert "note:" not in report  # same CPU kind, other fingerprint: identity is demanded
+
+
+def test_cpu_kind_is_recorded_and_keys_the_cache(monkeypatch):
+    assert numerics.cpu_id().count("/") == 2 and "isa-" in numerics.cpu_id()
+    k = numerics._source_key("cpu")
+    monkeypatch.setattr(numerics, "cpu_id", lambda: "AuthenticAMD/AVX2/isa-2")
+    assert numerics._source_key("cpu") != k
