@@ -1,4 +1,4 @@
-"""Command line: ``python -m lthrepro {run,list,notebooks,supermasks,bench} ...`` (a thin layer).
+"""Command line: ``python -m lthrepro {run,plan,list,verify,notebooks,supermasks,bench} ...`` (a thin layer).
 
 Bad input (unknown preset or profile, a rate outside [0, 1), missing or corrupt data, an
 unwritable results folder) prints one line naming the problem and the fix, and exits with 2.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import config as cfgmod
@@ -36,18 +37,60 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
     return cfgmod.make_config(a.preset, a.profile, a.variant, **over)
 
 
+def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
+    """The configs of a preset (with --variant, --rate, ...) or of a figure (``runner.FIGURES``)."""
+    from . import runner
+    if a.preset not in runner.FIGURES:
+        return [build_config(a)]  # (a stability page is refused by figure_configs)
+    if a.variant or getattr(a, "rate", None) is not None:
+        raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
+                                 "(give a preset such as conv2 instead)")
+    over = cfgmod.parse_overrides(a.set)
+    if a.levels is not None:
+        if "levels" in over:
+            raise cfgmod.ConfigError("levels given by both --set and --levels; give it once")
+        over["levels"] = a.levels
+    return runner.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
+
+
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import experiments, results
-    cfg = build_config(a)
+    from . import executors, results
     cfgmod.check_device(a.device)
     cfgmod.check_group(a.group)
+    cfgs = targets(a)
     root = Path(a.results) if a.results else None
-    if root is None and cfg.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+    if root is None and all(c.profile == "smoke" for c in cfgs) and not os.environ.get("LTHREPRO_RESULTS"):
         root = results.smoke_root()  # smoke runs never land in the committed results/
         print(f"smoke run: results go to {root} (not results/; choose with --results DIR)", flush=True)
-    d = experiments.run(cfg, device=a.device, root=root, progress=not a.quiet, max_group=a.group, force=a.force)
-    print(f"results: {d}")
-    print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
+    dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
+                                       log=(lambda m: None) if a.quiet else print,
+                                       started=a.started, progress=not a.quiet, max_group=a.group,
+                                       force=a.force)
+    for d in dirs:
+        print(f"results: {d}")
+        if (d / "summary.csv").exists():
+            print((d / "summary.csv").read_text() if a.verbose else f"summary: {d / 'summary.csv'}")
+    if not finished:
+        print("stopped at the deadline with levels left; run the same command again to continue")
+        return executors.STOPPED
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from . import plan, results, runner
+    root = Path(a.results) if a.results else None
+    if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
+        root = results.smoke_root()  # where `run` puts smoke results
+    names = runner.PLANNED if a.preset == "all" else [a.preset]
+    if a.markdown and a.preset == "all":
+        figs = {n: runner.figure_configs(n, a.profile, a.device) for n in names}
+        print(plan.figures_markdown(figs, a.device, root), end="")
+        return 0
+    for n in names:
+        a.preset = n
+        ts = plan.tasks(targets(a), a.device, root)
+        print(plan.markdown([(n, ts)], a.device) + "\n" + plan.rate_notes(ts) if a.markdown else
+              plan.describe(ts, f"plan {n}: profile {a.profile}, device {a.device}, results {root or 'results'}"))
     return 0
 
 
@@ -98,7 +141,23 @@ def cmd_verify(a: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _process_start() -> float:
+    """When this process started (Linux /proc; else now). A --deadline bounds the command's whole
+    wall time, so it counts from here: importing torch can take seconds on a loaded machine."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start time after boot
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        t = time.time() - up + ticks / os.sysconf("SC_CLK_TCK")
+        return t if t <= time.time() else time.time()
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
 def main(argv: list[str] | None = None) -> int:
+    # a --deadline counts from the command's start (in-process calls: from this call)
+    started = _process_start() if argv is None else time.time()
     p = _Parser(prog="lthrepro", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run (or resume) a lottery experiment")
@@ -113,11 +172,28 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--results", default=None,
                    help="results root (default: ./results; smoke runs: _build/smoke-results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    r.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: this process (default); ray: one Ray task per level of each trial")
+    r.add_argument("--address", default=None, help="Ray cluster address (HOST:PORT, auto); default: a new local one")
+    r.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="stop cleanly within SECONDS: most needed levels first, none started that cannot "
+                        "finish, finished levels kept (exit status 75 when work is left)")
     r.add_argument("--force", action="store_true",
                    help="extend a results folder trained under other numerics (the mix is recorded)")
     r.add_argument("-q", "--quiet", action="store_true")
     r.add_argument("-v", "--verbose", action="store_true")
     r.set_defaults(fn=cmd_run)
+    pl = sub.add_parser("plan", help="the independent tasks of a figure or preset, their cost and what exists")
+    pl.add_argument("preset", help="a preset, a figure (fig05, ...) or all")
+    pl.add_argument("--profile", default="budget")
+    pl.add_argument("--variant", default=None)
+    pl.add_argument("--seeds", type=int, nargs="+")
+    pl.add_argument("--levels", type=int)
+    pl.add_argument("--device", default="cuda", help="the device the estimate is for (default cuda)")
+    pl.add_argument("--results", default=None, help="results root (default: ./results)")
+    pl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    pl.add_argument("--markdown", action="store_true", help="a markdown table (the book's estimate table)")
+    pl.set_defaults(fn=cmd_plan, rate=None)
     ls = sub.add_parser("list", help="presets, profiles and finished results")
     ls.add_argument("preset", nargs="?")
     ls.add_argument("-v", "--verbose", action="store_true")
@@ -136,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import landing
     landing.add_parser(sub)
     a = p.parse_args(argv)
+    a.started = started
     from .data import DataError
     from .lottery import NoTrainError
     from .results import ResultsError

@@ -412,8 +412,20 @@ def check_group(group: int | None, option: str = "--group") -> None:
         raise ConfigError(f"{option} {group}: the number of runs trained together must be 1 or more")
 
 
+EXECUTORS = ("local", "ray")
+
+
+def parse_executor(spec) -> tuple[str, str | None]:
+    """``local``, ``ray`` or ``ray:ADDRESS`` (a notebook's EXECUTOR) -> (executor, Ray address)."""
+    name, _, address = str(spec).partition(":") if isinstance(spec, str) else ("", "", "")
+    if name not in EXECUTORS or (name == "local" and address):
+        raise ConfigError(f"EXECUTOR {spec!r} is unknown; use 'local', 'ray' or 'ray:ADDRESS' "
+                          "(e.g. -p EXECUTOR ray:10.0.0.1:6379)")
+    return name, address or None
+
+
 def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None, OVERRIDES=None,
-                     **extra) -> None:
+                     EXECUTOR: str = "local", **extra) -> None:
     """First cell of every notebook: papermill parameters of the wrong kind stop the notebook
     with one clear message instead of running on defaults (or training the wrong thing)."""
     if not isinstance(PROFILE, str) or PROFILE not in PROFILES:
@@ -427,6 +439,7 @@ def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None,
     check_device(DEVICE)
     if RESULTS_DIR is not None and (not isinstance(RESULTS_DIR, str) or not RESULTS_DIR.strip()):
         raise ConfigError(f"RESULTS_DIR {RESULTS_DIR!r} must be a folder name (a non-empty string)")
+    parse_executor(EXECUTOR)
     if OVERRIDES is not None:
         if not isinstance(OVERRIDES, dict):
             raise ConfigError(f"OVERRIDES {OVERRIDES!r} must be a mapping of config fields to values")

@@ -6,7 +6,8 @@ runner module imports this one, and storage (``results``) imports neither, so ea
 be read knowing only what lies below it.
 
 - ``make_runner`` / ``run``: the runner of any config (the ``run`` command uses it).
-- ``obtain``: a config's results folder for a notebook, trained only when runs are missing.
+- ``obtain``: a config's results folder for a notebook, trained only when runs are missing
+  (here, or through ``executors`` on a Ray cluster).
 - ``run_family`` and the ``supermasks`` command: every DLT variant of one architecture, the
   ablations batched together (``lottery.run_many``), then the untrained-supermask table.
 - ``family_frames`` / ``learned_table``: what the DLT notebooks read (training what is missing).
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from . import pruning
 from . import results as res
-from .config import Config, ConfigError, check_device, check_group, parse_overrides, run_name
+from .config import Config, ConfigError, check_device, check_group, parse_executor, parse_overrides, run_name
 from .lottery import Runner, run_many
 from .supermask import FAMILIES, KEY, LearnedSupermaskRunner, dlt_config, family_configs, untrained, write_untrained
 
@@ -38,14 +39,19 @@ def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Pat
     return make_runner(cfg, device, root, **kw).run()
 
 
-def obtain(cfg: Config, device: str = "cpu", root: str | Path | None = None) -> Path:
+def obtain(cfg: Config, device: str = "cpu", root: str | Path | None = None, executor: str = "local") -> Path:
     """The results folder of ``cfg``: read as is when every requested run has its metrics
     (tensors are git-ignored, so a fresh clone can render but not extend), otherwise trained
-    (``lottery.NoTrainError`` under LTHREPRO_NO_TRAIN=1)."""
+    (``lottery.NoTrainError`` under LTHREPRO_NO_TRAIN=1) here, or on a Ray cluster when
+    ``executor`` (a notebook's EXECUTOR) is ``ray`` or ``ray:ADDRESS`` (issue 14)."""
+    name, address = parse_executor(executor)
     d = res.resolve_root(root) / run_name(cfg)
     if not res.missing(cfg, root):
         return d
-    return run(cfg, device=device, root=res.resolve_root(root))
+    if name == "local":
+        return run(cfg, device=device, root=res.resolve_root(root))
+    from . import executors  # (same layer; executors never imports this module)
+    return executors.execute([cfg], device, res.resolve_root(root), name, address)[0][0]
 
 
 # ------------------------------------------------------------------------ DLT notebook reads

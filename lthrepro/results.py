@@ -188,6 +188,27 @@ def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: d
         raise
 
 
+def install_member(d: Path, files: dict[str, bytes]) -> None:
+    """Write one finished run from its files' bytes (trained elsewhere: ``executors``), as
+    atomically as ``save_member``: a sibling temp folder renamed into place."""
+    d = Path(d)
+    _mkdir(d.parent)
+    tmp = tmp_name(d.parent)
+    try:
+        os.mkdir(tmp, 0o777)
+        for name, blob in files.items():
+            with open(tmp / Path(name).name, "wb") as f:
+                f.write(blob)
+        if d.is_dir():
+            shutil.rmtree(d)
+        os.replace(tmp, d)
+    except BaseException as e:  # disk full, Ctrl-C, ...: no half-written level stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise _write_error(d, e) from None
+        raise
+
+
 def load_tensors(d: Path, name: str) -> dict:
     path = Path(d) / f"{name}.pt"
     try:
@@ -300,18 +321,20 @@ def device_name(device: str | torch.device) -> str:
 
 def add_provenance(run_dir: Path, device: str, seconds: float, trained: int, cfg: dict,
                    started: str | None = None, commit: str | None = None, complete: bool = True,
-                   numerics: dict | None = None, clean: bool | None = None) -> None:
+                   numerics: dict | None = None, clean: bool | None = None,
+                   device_label: str | None = None, extra: dict | None = None) -> None:
     """Record one session (who ran what, where, when, how long) in provenance.json. A session
     identified by ``started`` is updated in place, so a runner can record after every level and
-    a killed run still leaves its provenance."""
+    a killed run still leaves its provenance. ``device_label`` names the devices of a session
+    whose runs trained elsewhere (Ray workers); ``extra`` adds fields (the executor)."""
     path = Path(run_dir) / "provenance.json"
     prov = read_json(path) if path.exists() else {"sessions": []}
     entry = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device_name(device), "torch": torch.__version__,
+        "device": device_label or device_name(device), "torch": torch.__version__,
         "git_commit": commit or git_commit(),
         "wall_seconds": round(seconds, 1), "members_trained": trained,
-        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"]}
+        "profile": cfg["profile"], "seeds": list(cfg["seeds"]), "levels": cfg["levels"], **(extra or {})}
     if started:
         entry.update(started=started, complete=complete)
     if numerics:  # issue 11: the numerics fingerprint and platform the session trained under

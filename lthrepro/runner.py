@@ -70,6 +70,9 @@ FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "r
                                           ("lenet_rewinding", None, "lenet"), ("resnet20", "big", "resnet20_lmc"),
                                           ("vgg16", "big", "vgg16_lmc"))})
 
+# Figures made of lottery runs: what ``plan`` and ``run FIGURE`` take (issue 14).
+PLANNED = [k for k, f in FIGURES.items() if f["runs"] and not f.get("earlybird")]
+
 # Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
 SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
 
@@ -83,7 +86,7 @@ DLT_PAGES: dict[str, str] = {k: f"{k}.ipynb" for k in ("dlt_criteria", "dlt_mask
 
 
 def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
-               cpu_smoke: bool = True) -> dict:
+               cpu_smoke: bool = True, executor: str = "local") -> dict:
     """Papermill parameters for one figure under ``profile``."""
     if key in DLT_PAGES:
         from .supermask import dlt_config
@@ -100,8 +103,11 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
         seeds = list(cfgmod.make_config(fig["runs"][0][0], profile).seeds)
     if results_dir is None:
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
-    return {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
-            "OVERRIDES": over}
+    params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
+              "OVERRIDES": over}
+    if key in PLANNED and executor != "local":  # lottery pages train missing runs on Ray (issue 14);
+        params["EXECUTOR"] = executor  # local is the notebooks' default: pages' commands stay as they are
+    return params
 
 
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
@@ -111,6 +117,20 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
                                **{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
                                   for k, x in extra.items()}, **params["OVERRIDES"])
             for p, v, extra in FIGURES[key]["runs"]]
+
+
+def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **over) -> list[cfgmod.Config]:
+    """The configs figure ``key``'s notebook reads under ``profile`` (for ``plan`` and ``run``)."""
+    if key not in FIGURES:
+        raise cfgmod.ConfigError(f"unknown figure '{key}'; choose from {', '.join(FIGURES)}")
+    if key not in PLANNED:
+        raise cfgmod.ConfigError(f"'{key}' is a stability or early-bird page (its own runner), not planned or run "
+                                 f"by figure; choose from {', '.join(PLANNED)}")
+    params = parameters(key, profile, "cpu" if device.startswith("cpu") else device)
+    if seeds is not None:
+        params["SEEDS"] = list(seeds)
+    params["OVERRIDES"] = {**params["OVERRIDES"], **over}
+    return configs(key, params)
 
 
 def notebook_file(key: str) -> str:
@@ -129,6 +149,9 @@ def cli_command(key: str, params: dict) -> str:
     default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
     if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
         cmd += f" --levels {params['OVERRIDES']['levels']}"
+    executor, address = cfgmod.parse_executor(params.get("EXECUTOR", "local"))
+    if executor != "local":  # issue 14: where missing runs trained
+        cmd += f" --executor {executor}" + (f" --address {address}" if address else "")
     return cmd
 
 
@@ -227,7 +250,8 @@ def status_markdown(book: Path = BOOK) -> str:
 
 def params_from_args(key: str, a: argparse.Namespace) -> dict:
     """The papermill parameters ``python -m lthrepro notebooks`` gives page ``key``."""
-    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke)
+    executor = f"ray:{a.address}" if getattr(a, "address", None) else getattr(a, "executor", "local")
+    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke, executor=executor)
     if a.levels is not None:  # not hashed: renders the finished levels of a longer run
         params["OVERRIDES"]["levels"] = a.levels
     return params
@@ -243,6 +267,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
     cfgmod.check_device(a.device)
     if a.levels is not None and a.levels < 0:
         raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
+    if a.address and a.executor != "ray":
+        raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
@@ -266,6 +292,10 @@ def add_parser(sub) -> None:
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
     n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*FIGURES, *DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
+    n.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "
+                        "the stability pages train here)")
+    n.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
     n.add_argument("--levels", type=int, default=None,

@@ -24,7 +24,8 @@ CIFAR_RULE = (
 def params(seeds: list[int]) -> str:
     return (f'PROFILE = "budget"  # smoke | budget | paper\nSEEDS = {seeds}\nDEVICE = "cpu"\n'
             'RESULTS_DIR = "results"  # relative to the repository root\n'
-            "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)")
+            "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)\n"
+            'EXECUTOR = "local"  # local | ray | ray:ADDRESS: where missing runs train (Running at scale)')
 
 
 # What a reader sees (issue 9): claim, figure, paper-vs-ours table, verdict. Code is folded
@@ -35,7 +36,8 @@ HIDE, SETUP, GONE = ["hide-input"], ["remove-input"], ["remove-cell"]
 CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
          "from lthrepro import experiments, pages, paper, plotting, results\n"
          "from lthrepro.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
-         "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)")
+         "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES,\n"
+         "                 EXECUTOR=EXECUTOR)")
 TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = paper.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
          "display(Markdown(paper.to_markdown(table)))")
 VERDICT = "display(Markdown(paper.verdict(table, {info})))"
@@ -61,7 +63,7 @@ def notebook(cells: list[tuple]) -> nbf.NotebookNode:
 
 def lenet_setup(extra: str) -> str:
     return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), {extra}**OVERRIDES)\n'
-            "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR)\n"
+            "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
             "df, info = results.load_summary(run, cfg), results.run_info(run)\n"
             'warning = plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
@@ -72,7 +74,8 @@ LENET_MADE = 'display(Markdown(f"Results folder `{run.name}`: " + plotting.capti
 
 def multi_setup(runs: str) -> str:
     return (f"cfgs = {runs}\n"
-            "dirs = {k: experiments.obtain(c, device=DEVICE, root=RESULTS_DIR) for k, c in cfgs.items()}\n"
+            "dirs = {k: experiments.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
+            " for k, c in cfgs.items()}\n"
             "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
             "infos = [results.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"

@@ -26,8 +26,9 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("lottery", {"lottery"}),
     ("supermask", {"supermask", "stability", "earlybird"}),
     # Which runner trains a config; training on demand for the notebooks; re-training a
-    # committed result to compare (verify).
-    ("experiments", {"experiments", "verify"}),
+    # committed result to compare (verify); a figure as a plan of independent tasks and the
+    # executors over it (issue 14: local, time-boxed, Ray), which ``obtain`` hands EXECUTOR to.
+    ("experiments", {"experiments", "verify", "plan", "executors"}),
     # What the notebooks call: published claims and figures (read results only).
     ("pages", {"paper", "plotting", "pages", "stability_book", "earlybird_report"}),
     # Commands: notebooks and benchmark.
