@@ -7,6 +7,7 @@ is stale. Run: ``python scripts/scale_page.py``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -25,7 +26,30 @@ def render(text: str) -> str:
         if not pat.search(text):
             raise SystemExit(f"{PAGE} lacks the markers <!-- plan:{marker}:begin/end -->")
         text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
-    return text
+    return overhead(text)
+
+
+def overhead(text: str) -> str:
+    """The Ray-overhead paragraph, from the newest ``benchmarks/ray_overhead.py`` measurement."""
+    files = sorted((ROOT / "benchmarks" / "results").glob("ray-overhead-*.json"))
+    if not files:
+        body = "Not measured yet: run `python benchmarks/ray_overhead.py`.\n"
+    else:
+        m = json.loads(files[-1].read_text())
+        body = (f"{m['run']}, once with the local executor and once with `--executor ray` starting its own "
+                f"one-machine cluster, on the project's {m['machine']} CPU machine ({m['date']}, commit "
+                f"{m['commit']}{'' if m['tree_clean'] else ' plus uncommitted edits'}, load average "
+                f"{m['load_average'][0]}-{m['load_average'][1]}): {m['local_seconds']} s and {m['ray_seconds']} s "
+                f"of wall time (ratio {m['ratio']}), summary.csv "
+                f"{'byte-identical' if m['summary_identical'] else 'DIFFERENT'}. The Ray workers spent "
+                f"{m['ray_workers_train_seconds']} s training; the {m['difference_seconds']} s difference is mostly "
+                "starting Ray, paid once per command. What a level adds (shipping its members to a worker and "
+                "the trained files back) is not measured separately; it is small against a `paper` level of "
+                "minutes to hours.\n")
+    pat = re.compile(r"(<!-- ray-overhead:begin -->\n).*?(<!-- ray-overhead:end -->)", re.S)
+    if not pat.search(text):
+        raise SystemExit(f"{PAGE} lacks the markers <!-- ray-overhead:begin/end -->")
+    return pat.sub(lambda x: x.group(1) + body + x.group(2), text)
 
 
 if __name__ == "__main__":
