@@ -36,10 +36,11 @@ def overhead(text: str) -> str:
         body = "Not measured yet: run `python benchmarks/ray_overhead.py`.\n"
     else:
         m = json.loads(files[-1].read_text())
-        body = (f"{m['run']}, once with the local executor and once with `--executor ray` starting its own "
-                f"one-machine cluster, on the project's {m['machine']} CPU machine ({m['date']}, commit "
+        cmd, _, what = m["run"].partition(" (")
+        body = (f"`{cmd}` ({what}, once with the local executor and once with `--executor ray` starting its own "
+                f"one-machine cluster, on the project's CPU machine ({m['machine']}, {m['date']}, commit "
                 f"{m['commit']}{'' if m['tree_clean'] else ' plus uncommitted edits'}, load average "
-                f"{m['load_average'][0]}-{m['load_average'][1]}): {m['local_seconds']} s and {m['ray_seconds']} s "
+                f"{m['load_average'][0]}-{m['load_average'][1]} from other jobs): {m['local_seconds']} s and {m['ray_seconds']} s "
                 f"of wall time (ratio {m['ratio']}), summary.csv "
                 f"{'byte-identical' if m['summary_identical'] else 'DIFFERENT'}. The Ray workers spent "
                 f"{m['ray_workers_train_seconds']} s training; the {m['difference_seconds']} s difference is mostly "
