@@ -98,7 +98,8 @@ def cmd_earlybird(a: argparse.Namespace) -> int:
     from . import earlybird
     spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
     cfgmod.check_device(a.device)
-    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, **cfgmod.parse_overrides(a.set))
+    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, force=a.force,
+                      **cfgmod.parse_overrides(a.set))
     print(f"results: {d}\nsummary: {d / 'summary.csv'}")
     return 0
 

@@ -269,7 +269,7 @@ def retrain(cfg: Config, spec: Spec, data, device, out: Path, seeds: list[int], 
 
 # --------------------------------------------------------------------------------- run
 def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, seeds=None,
-        spec: Spec | None = None, progress: bool = False, **over) -> Path:
+        spec: Spec | None = None, progress: bool = False, force: bool = False, **over) -> Path:
     """Search + retrain (resumable: finished parts are skipped); returns the results folder."""
     over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}  # papermill gives lists
     cfg = make_config(preset, profile, **({"seeds": tuple(seeds)} if seeds else {}), **over)
@@ -293,7 +293,7 @@ def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, se
             and not (out / "search" / f"s{s}" / "tickets.pt").exists()]
     n = len(todo_s + redo)
     fp = numerics.fingerprint(str(device))  # issue 11: recorded; never mixed in a folder
-    numerics.check_extend(out, fp)
+    numerics.check_extend(out, fp, force)  # force: the mix is recorded in provenance.json
     if todo_s + redo:
         search(cfg, spec, data, device, out, sorted(todo_s + redo))
     n += retrain(cfg, spec, data, device, out, list(cfg.seeds))
@@ -364,4 +364,5 @@ def add_parser(sub, fn) -> None:
     e.add_argument("--levels", type=int, nargs="+", help="IMP levels whose density the masks take (lenet)")
     e.add_argument("--results", default=None, help="results root (default: ./results)")
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    e.add_argument("--force", action="store_true", help="extend a results folder trained under other numerics")
     e.set_defaults(fn=fn)

@@ -158,9 +158,10 @@ class Experiment:
 
     def __init__(self, cfg: Config, spec: Spec, device: str = "cpu", root: Path | None = None,
                  data: data_mod.Data | None = None, max_group: int | None = None,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, force: bool = False):
         check(cfg, spec)
         self.cfg, self.spec, self.device, self.dtype = cfg, spec, torch.device(device), dtype
+        self.force = force  # extend a folder trained under other numerics (recorded in provenance)
         self.dir = Path(root or res.results_root()) / run_name(cfg, spec)
         self._data, self.trained = data, 0
         self.max_group = max_group or 2 * lottery._max_group(cfg, self.device)
@@ -187,7 +188,7 @@ class Experiment:
     def chain(self, k: int) -> _Chain:
         c = dataclasses.replace(self.cfg, rewind=k, levels=max(self.spec.levels) - 1, reinits=0,
                                 random_prune=0, oneshot=False, seeds=self.spec.seeds)
-        r = _Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype)
+        r = _Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype, force=self.force)
         r.needs = frozenset(sd for kind, sd, kk, _ in self.todo() if kind != "dense" and kk == k)
         return r
 
@@ -284,7 +285,7 @@ class Experiment:
         if todo:
             res.check_writable(self.dir.parent)
             fp = numerics.fingerprint(str(self.device))  # issue 11: recorded; never mixed in a folder
-            numerics.check_extend(self.dir, fp)
+            numerics.check_extend(self.dir, fp, self.force)
             res.write_json(self.dir / "config.json", {
                 "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "name": self.dir.name,
                 "data": self.data.info})
@@ -359,13 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group", type=int, default=None, help="max networks trained together")
     p.add_argument("--results", default=None, help="results root (default: ./results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--force", action="store_true", help="extend a results folder trained under other numerics "
+                   "(another CPU kind, or changed code); the mix is recorded in provenance.json")
     a = p.parse_args(argv)
     try:
         over = {k: tuple(v) for k, v in (("ks", a.ks), ("chain_ks", a.chain_ks), ("levels", a.levels),
                                          ("kinds", a.kinds)) if v}
         cfg, spec = make(a.preset, a.profile, a.seeds, over, **parse_overrides(a.set))
         check_device(a.device)
-        d = Experiment(cfg, spec, a.device, Path(a.results) if a.results else None, max_group=a.group).run()
+        d = Experiment(cfg, spec, a.device, Path(a.results) if a.results else None, max_group=a.group,
+                       force=a.force).run()
     except (ConfigError, DataError, res.ResultsError, lottery.NoTrainError) as e:
         sys.stderr.write("lthrepro.stability: error: " + " ".join(str(e).split()) + "\n")
         return 2

@@ -13,14 +13,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "running_at_scale.md"
-# (marker, profile, device) of each generated table on the page
-TABLES = [("paper-cuda", "paper", "cuda"), ("budget-cuda", "budget", "cuda")]
+# (marker, profile, device, figures) of each generated table on the page (None: every figure)
+LENET = ("fig01", "fig03", "fig04")
+TABLES = [("paper-cuda", "paper", "cuda", None), ("budget-cuda", "budget", "cuda", None),
+          ("paper-cpu", "paper", "cpu", LENET), ("budget-cpu", "budget", "cpu", LENET)]
 
 
 def render(text: str) -> str:
     from lthrepro import plan, runner
-    for marker, profile, device in TABLES:
-        figs = {n: runner.figure_configs(n, profile, device) for n in runner.PLANNED}
+    for marker, profile, device, only in TABLES:
+        figs = {n: runner.figure_configs(n, profile, device) for n in runner.PLANNED if not only or n in only}
         body = plan.figures_markdown(figs, device, root=ROOT / "results")
         pat = re.compile(rf"(<!-- plan:{marker}:begin -->\n).*?(<!-- plan:{marker}:end -->)", re.S)
         if not pat.search(text):

@@ -194,3 +194,12 @@ def test_bad_notebook_parameters_are_config_errors():
     for kw in ({"EPS": 1.0}, {"KEEP": 1}, {"EPS": "0.1"}):
         with pytest.raises(ConfigError):
             earlybird_report.obtain("lenet", "smoke", [0], **kw)
+
+
+def test_cli_takes_force(capsys):
+    """A refusal to mix numerics tells the user to pass --force: `earlybird` must accept it (an
+    unknown option would end in argparse's exit before the spec is checked)."""
+    from lthrepro.__main__ import main
+    assert main(["earlybird", "lenet", "--profile", "smoke", "--force", "--eps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "eps" in err.lower()

@@ -178,3 +178,28 @@ def test_lmc_presets_keep_lth_hashes():
     cfg, spec = stability.make("vgg16_lmc", "paper")
     assert cfg.model == "vgg16" and cfg.iterations == 62_500 and cfg.milestones == (31_250, 46_875)
     assert spec.levels == (19,) and stability.run_name(cfg, spec).startswith("stability-vgg16_lmc-")
+
+
+def test_force_extends_a_folder_trained_under_other_numerics(tmp_path, monkeypatch):
+    """The refusal names --force; --force (Experiment(force=True), CLI --force) extends the folder
+    and both fingerprints stay in provenance.json (the mix is recorded, not hidden)."""
+    from lthrepro import numerics
+    from lthrepro import results as res
+    fps = [{"fingerprint": f, "platform": "cpu/x86_64/torch-test", "cpu": c, "parts": ["x"]}
+           for f, c in (("aaaa", "kind-a"), ("bbbb", "kind-b"))]
+    monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": fps[0])
+    d = _experiment(tmp_path, ks=(0,), chain_ks=(0,)).run()
+    monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": fps[1])
+    with pytest.raises(res.ResultsError, match="--force"):
+        _experiment(tmp_path, chain_ks=(0, 4)).run()
+    e = _experiment(tmp_path, chain_ks=(0, 4))
+    e.force = True
+    assert e.run() == d and e.trained > 0
+    assert [fp["fingerprint"] for fp in numerics.recorded(d)] == ["aaaa", "bbbb"]
+
+
+def test_cli_takes_force(capsys):
+    """The one-line refusal tells the user to pass --force: the CLI must accept it (an option it
+    did not know would end in argparse's SystemExit before the config is checked)."""
+    assert stability.main(["lenet", "--profile", "smoke", "--force", "--ks", "0", "99999"]) == 2
+    assert "beyond the schedule" in capsys.readouterr().err
