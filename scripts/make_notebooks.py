@@ -236,7 +236,7 @@ FIGS["fig08_resnet18"] = lth_page(
 # Zhou et al. 2019 pages: same layout; their runs come from ``python -m lthrepro.supermask``.
 DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets: pending a GPU run)\n'
               'PROFILE = "budget"  # smoke | budget | paper (DLT protocols in lthrepro/supermask.py)\n'
-              "SEEDS = None  # None: the seeds of the DLT profile (budget: one seed)\n"
+              "SEEDS = None  # None: the seeds of the DLT profile (budget: seeds 0 and 1)\n"
               'DEVICE = "cpu"\nRESULTS_DIR = "results"  # relative to the repository root\n'
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
@@ -251,13 +251,13 @@ DLT_VERDICT = ('display(Markdown(paper.verdict(table, {"profile": PROFILE, "seed
 DLT_CLAIM: dict[str, str] = {}
 DLT_CONV = ("**Conv-2 / Conv-4 / Conv-6 on CIFAR-10.** This notebook runs unchanged with `PRESET = "
             "\"conv2\"` (or conv4, conv6). No GPU was available when this page was built: the conv "
-            "results are **pending a GPU run** (`python -m lthrepro.supermask conv2 --profile budget "
+            "results are **pending a GPU run** (`python -m lthrepro supermasks conv2 --profile budget "
             "--device cuda`); only smoke runs of the conv pipeline were made. CIFAR-10 accuracies "
             "from the data copy used here are *test accuracy on 1,017 official test images*.")
 DLT_CAVEAT = ("**Paper vs ours.** Differences are taken at the sparsest round every variant reached (or"
-              " at the stated Pm). With one seed, differences of a few tenths of a point are within the"
-              " seed-to-seed spread of LeNet runs (±0.2 points, STAB-v3 Fig. 2), so a direction check "
-              "can flip with another seed.")
+              " at the stated Pm), averaged over the seeds run (budget: 2). Differences of a few tenths of a"
+              " point are within the seed-to-seed spread of LeNet runs (±0.2 points, STAB-v3 Fig. 2), so a"
+              " direction check can flip with other seeds.")
 
 DLT_CLAIM["dlt_criteria"] = ("# DLT Figure 3: mask criteria\n\n"
                              "**Claim** (Zhou et al. 2019, §2 and Fig. 3; paper-numbers.md §2.2, reading notes, tag "
