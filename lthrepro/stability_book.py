@@ -74,7 +74,20 @@ def info(run_dir: Path) -> dict:
             "iterations": c["config"]["iterations"], "levels": max(c["spec"]["levels"]),
             "config": c["config"], "spec": c["spec"], "test_note": c["data"]["test_note"],
             "n_test": c["data"]["n_test"], "device": "; ".join(sorted({s["device"] for s in ss})) or "unknown",
-            "date": ss[-1]["date"] if ss else "unknown", "wall": f"{sum(s['wall_seconds'] for s in ss) / 60:.1f} min"}
+            "date": _sessions(ss), "wall": f"{sum(s['wall_seconds'] for s in ss) / 60:.1f} min"}
+
+
+def _sessions(ss: list[dict]) -> str:
+    """When and from which commit the folder was trained; a folder extended in several sessions
+    names each, and says so when they ran under different numerics (another CPU kind)."""
+    if not ss:
+        return "unknown"
+    if len(ss) == 1:
+        return f"{ss[0]['date']}, commit {ss[0].get('git_commit', '?')}"
+    fps = {(s.get("numerics") or {}).get("fingerprint") for s in ss} - {None}
+    return (f"trained in {len(ss)} sessions (" + "; ".join(f"{s['date']}, commit {s.get('git_commit', '?')}"
+                                                          for s in ss) + ")"
+            + (f" under {len(fps)} numerics fingerprints (CPU kinds; see provenance.json)" if len(fps) > 1 else ""))
 
 
 def caption(i: dict) -> str:
