@@ -21,8 +21,9 @@ from lthrepro import config, executors, lottery, numerics
 from lthrepro.__main__ import main
 
 ROOT = Path(__file__).resolve().parent.parent
-# Under CI the Ray tests must run: a missing Ray is a failure there, a skip only on a dev machine.
-if os.environ.get("CI") == "true":
+# Under CI (.ci/run sets LTHREPRO_CI=1) the Ray tests must run: a missing Ray is a failure there,
+# a skip only on a dev machine.
+if os.environ.get("LTHREPRO_CI") == "1" or os.environ.get("CI") == "true":
     import ray
 else:
     ray = pytest.importorskip("ray")
