@@ -150,7 +150,7 @@ def test_committed_lenet_budget_result_verifies_at_level_0(mnist_root, tmp_path)
     the Zhou et al. budget run (trained 2026-12-01 on another CPU kind)."""
     root = Path(__file__).resolve().parent.parent / "results"
     fp = numerics.fingerprint()
-    candidates = [root / n for n in ("lenet-19262789", "lenet-0f60c150")]
+    candidates = [root / n for n in ("lenet-19262789", "lenet-1d12afd4")]
     here = [d for d in candidates if d.exists()
             and fp["fingerprint"] in {r["fingerprint"] for r in numerics.recorded(d)}]
     if not here:
