@@ -162,15 +162,30 @@ def save_tensors(path: Path, obj: dict) -> None:
         f.write(buf.getbuffer())
 
 
-def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: dict | None,
-                extra: dict[str, dict] | None = None) -> None:
-    """Write one finished run atomically: build it in a sibling temp folder, then rename.
-    ``extra`` maps further tensor files (e.g. ``rewind``) to {"params": ..., "state": ...}."""
+def _atomic_dir(d: Path, fill) -> None:
+    """Create folder ``d`` whole: ``fill(tmp)`` writes its files into a sibling temp folder,
+    which is then renamed into place (replacing ``d``); on any failure nothing half-written stays."""
     d = Path(d)
     _mkdir(d.parent)
     tmp = tmp_name(d.parent)
     try:
         os.mkdir(tmp, 0o777)
+        fill(tmp)
+        if d.is_dir():
+            shutil.rmtree(d)
+        os.replace(tmp, d)
+    except BaseException as e:  # disk full, Ctrl-C, ...: no half-written level stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise _write_error(d, e) from None
+        raise
+
+
+def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: dict | None,
+                extra: dict[str, dict] | None = None) -> None:
+    """Write one finished run atomically: build it in a sibling temp folder, then rename.
+    ``extra`` maps further tensor files (e.g. ``rewind``) to {"params": ..., "state": ...}."""
+    def fill(tmp: Path) -> None:
         save_tensors(tmp / "mask.pt", _own(mask))
         if final is not None:
             save_tensors(tmp / "final.pt", {"params": _own(final), "state": _own(state)})
@@ -178,35 +193,17 @@ def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: d
             save_tensors(tmp / f"{name}.pt", {"params": _own(t.get("params")), "state": _own(t.get("state"))})
         with open(tmp / "metrics.json", "w") as f:
             json.dump(metrics, f, indent=1, sort_keys=True)
-        if d.is_dir():
-            shutil.rmtree(d)
-        os.replace(tmp, d)
-    except BaseException as e:  # disk full, Ctrl-C, ...: no half-written level stays behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise _write_error(d, e) from None
-        raise
+    _atomic_dir(d, fill)
 
 
 def install_member(d: Path, files: dict[str, bytes]) -> None:
     """Write one finished run from its files' bytes (trained elsewhere: ``executors``), as
-    atomically as ``save_member``: a sibling temp folder renamed into place."""
-    d = Path(d)
-    _mkdir(d.parent)
-    tmp = tmp_name(d.parent)
-    try:
-        os.mkdir(tmp, 0o777)
+    atomically as ``save_member``."""
+    def fill(tmp: Path) -> None:
         for name, blob in files.items():
             with open(tmp / Path(name).name, "wb") as f:
                 f.write(blob)
-        if d.is_dir():
-            shutil.rmtree(d)
-        os.replace(tmp, d)
-    except BaseException as e:  # disk full, Ctrl-C, ...: no half-written level stays behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise _write_error(d, e) from None
-        raise
+    _atomic_dir(d, fill)
 
 
 def load_tensors(d: Path, name: str) -> dict:
