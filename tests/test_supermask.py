@@ -96,7 +96,7 @@ def test_dlt_configs_hash_apart_and_lth_hash_is_unchanged():
     cfgs = supermask.family_configs("lenet", "budget", ["criteria", "mask1", "mask0", "learned"])
     assert len(cfgs) == 10 + 6 + 3 + 4
     assert len({config.run_name(c) for c in cfgs}) == len(cfgs)
-    assert all(c.iterations == 1000 and c.seeds == (0,) for c in cfgs if not c.supermask)
+    assert all(c.iterations == 5000 and c.seeds == (0, 1) for c in cfgs if not c.supermask)  # issue 10
 
 
 @pytest.mark.parametrize("field,value,says", [
