@@ -10,6 +10,8 @@ import math
 import tempfile
 from pathlib import Path
 
+import torch
+
 from . import results as res
 from .config import Config, ConfigError, config_hash
 from .lottery import Runner
@@ -99,6 +101,26 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
                      f"{fp.get('cpu')} (fingerprint {fp['fingerprint']}); exact identity is not expected "
                      "across CPU kinds")
         same_platform = False
+    # A CPU run's last bits depend on torch's thread count: retrain with the recorded one.
+    counts = sorted({r["threads"] for r in rec if r.get("threads")})
+    before = torch.get_num_threads()
+    if len(counts) == 1 and counts[0] != before:
+        torch.set_num_threads(counts[0])
+        lines.append(f"threads: {counts[0]}, as recorded (this process had {before})")
+    elif len(counts) > 1:
+        lines.append(f"note: trained with {' and '.join(map(str, counts))} torch threads in different sessions; "
+                     "exact identity is expected only for the sessions with this process's count")
+    try:
+        ok, body = _retrain_and_compare(run_dir, cfg, want, device, scratch)
+    finally:
+        torch.set_num_threads(before)
+    lines += body
+    lines.append("result: " + ("identical" if ok else "DIFFERENT"))
+    return ok or not same_platform, "\n".join(lines)
+
+
+def _retrain_and_compare(run_dir: Path, cfg: Config, want: list[int], device: str, scratch) -> tuple[bool, list[str]]:
+    lines: list[str] = []
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         r = Runner(cfg, device, Path(tmp))
         for level in range(max(want) + 1):
@@ -118,5 +140,4 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
             ok &= not diff
             lines.append(f"  {rel.parent}: " + ("identical" if not diff else
                                                 f"different in {', '.join(diff[:6])} (largest difference {worst:.3g})"))
-    lines.append("result: " + ("identical" if ok else "DIFFERENT"))
-    return ok or not same_platform, "\n".join(lines)
+    return ok, lines

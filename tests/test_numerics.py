@@ -188,3 +188,27 @@ def test_cpu_kind_is_recorded_and_keys_the_cache(monkeypatch):
     k = numerics._source_key("cpu")
     monkeypatch.setattr(numerics, "cpu_id", lambda: "AuthenticAMD/AVX2/isa-2")
     assert numerics._source_key("cpu") != k
+
+
+def test_verify_retrains_with_the_recorded_thread_count(tmp_path, monkeypatch):
+    """A CPU run's last bits depend on torch's intra-op thread count (2026-12-01: a 5,000-iteration
+    LeNet parent trained with 2 threads differed from the same run with 1; this tiny run's losses
+    differ between 1 and 3 threads): the fingerprint records the count, and verify retrains with
+    it (then restores the caller's), so a run trained with 3 threads verifies identical."""
+    import torch
+    before = torch.get_num_threads()
+    assert numerics.fingerprint()["threads"] == before
+    monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": {**FP_A, "threads": torch.get_num_threads()})
+    torch.set_num_threads(3)
+    try:
+        d = lottery.run(_cfg(), root=tmp_path)
+    finally:
+        torch.set_num_threads(before)
+    seen = []
+    real = verify._retrain_and_compare
+    monkeypatch.setattr(verify, "_retrain_and_compare",
+                        lambda *a: seen.append(torch.get_num_threads()) or real(*a))
+    monkeypatch.setattr(verify, "fingerprint", lambda device="cpu": {**FP_A, "threads": before})
+    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    assert seen == [3] and torch.get_num_threads() == before
+    assert "threads: 3, as recorded" in report and ok and report.endswith("result: identical"), report
