@@ -218,10 +218,13 @@ class Experiment:
         return torch.load(self._snap_path(seed, k), weights_only=True)
 
     def _seed_chain(self, r: _Chain, k: int) -> None:
-        """The chain's level 0 is the parent (same θ0, data order and schedule): copy it."""
+        """The chain's level 0 is the parent (same θ0, data order and schedule): copy it. A seed
+        with no unfinished pair at k keeps its files as they are (a clean clone has no tensors:
+        retraining its parent would rewrite finished numbers, on another CPU kind or thread count
+        with other last bits)."""
         for s in r.cfg.seeds:
             d0 = res.member_dir(r.dir, "imp", s, 0, 0)
-            if res.is_done(d0, need_tensors=True):
+            if res.is_done(d0, need_tensors=s in r.needs):
                 continue
             self.parents([s])
             pd = self._snap_path(s, 0).parent

@@ -203,3 +203,20 @@ def test_cli_takes_force(capsys):
     did not know would end in argparse's SystemExit before the config is checked)."""
     assert stability.main(["lenet", "--profile", "smoke", "--force", "--ks", "0", "99999"]) == 2
     assert "beyond the schedule" in capsys.readouterr().err
+
+
+def test_adding_a_seed_leaves_a_finished_seed_untouched(tmp_path):
+    """A clean clone (no tensors) extended with seed 1 trains seed 1 only: seed 0's parent and
+    chain files stay byte for byte (they are not retrained, not rewritten)."""
+    import json as _json
+    e = _experiment(tmp_path)
+    d = e.run()
+    for pt in d.rglob("*.pt"):
+        pt.unlink()
+    before = {p: p.read_bytes() for p in d.rglob("*.json") if "/s0" in str(p) or "parent/s0" in str(p)}
+    e1 = _experiment(tmp_path, seeds=(0, 1))
+    assert e1.run() == d and e1.trained > 0
+    assert not (d / "parent" / "s0" / "final.pt").exists()  # seed 0's parent was not retrained
+    assert all(p.read_bytes() == b for p, b in before.items()), [
+        str(p) for p, b in before.items() if p.read_bytes() != b]
+    assert _json.loads((d / "config.json").read_text())["spec"]["seeds"] == [0, 1]
