@@ -46,12 +46,12 @@ def _max_group(cfg: Config, device: torch.device) -> int:
     return max(1, min(64, int(0.6 * free / (per + act))))
 
 
-
 def _show(bar, it: int, acc) -> None:
     """Progress bar: iterations done and the group's mean validation accuracy (set first:
     ``update`` returns True when it redraws, so ``update(...) or set_postfix(...)`` skipped it)."""
     bar.set_postfix(val_acc=f"{float(acc.mean()):.4f}", refresh=False)
     bar.update(it - bar.n)
+
 
 class Runner:
     """One config's lottery: plan the members of a level, train them in groups, write them."""

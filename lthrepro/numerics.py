@@ -17,6 +17,7 @@ Layer: below the runner (``lottery`` records the fingerprint of every run), abov
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -48,8 +49,9 @@ def platform_id(device: str | torch.device = "cpu") -> str:
     return f"{d.type}/{hw}/torch-{torch.__version__}"
 
 
+@functools.cache
 def cpu_id() -> str:
-    """The CPU kind, as far as it changes floating-point results: vendor, ATen's vector ISA
+    """The CPU kind (read once per process), as far as it changes floating-point results: vendor, ATen's vector ISA
     and a short hash of the ISA flags (MKL and oneDNN pick kernels by them). The model name of
     a virtual machine is often generic, so it is not enough on its own."""
     info = {}

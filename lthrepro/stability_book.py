@@ -220,6 +220,12 @@ def _lth(f, kind, pm):
     return None if df is None else paper.acc(df, kind, pm, "final_test_acc")
 
 
+def _lth_gap(f, pm):
+    """IMP − random pruning at ``pm`` in the LTH run (final test accuracy, points)."""
+    imp, rnd = _lth(f, "imp", pm), _lth(f, "random", pm)
+    return None if imp is None or rnd is None else imp - rnd
+
+
 def lth_frame(run: Path, profile: str):
     """The LTH run of the same profile beside ``run`` (rewinding to k = 0 is the LTH protocol
     itself, same schedule): its random-pruning control gives Stabilizing's Fig. 3 comparison at
@@ -259,8 +265,7 @@ paper.CLAIMS["stab_lenet_rewinding"] = [
            _chain_acc(f, 0, 10.7) - _chain_acc(f, 0, 100.0), lambda v: v >= -MATCH, f"≥ −{MATCH} (matching)"), "pts"),
     (Claim("k = 0, Pm 10.7%: IMP vs random pruning (final test acc., IMP − random; both from the LTH run of "
            "this profile, its trials)", "98.3 vs 97.5", 0.8, "T", f"{STAB} Fig. 3",
-           lambda f: None if _lth(f, "random", 10.7) is None or _lth(f, "imp", 10.7) is None
-           else _lth(f, "imp", 10.7) - _lth(f, "random", 10.7), lambda v: v > 0, "> 0 (direction)"), "pts"),
+           lambda f: _lth_gap(f, 10.7), lambda v: v > 0, "> 0 (direction)"), "pts"),
 ]
 for _net, _dense_k, _imp_k in (("resnet20", "2000", "500"), ("vgg16", "1000", "1000")):
     paper.CLAIMS[f"stab_{_net}"] = [
