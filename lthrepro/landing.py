@@ -156,6 +156,21 @@ def status_text(nb, params: dict) -> str:
     return f"real results, {profile} profile ({'CPU' if device == 'cpu' else 'GPU'}){part}"
 
 
+def coverage_text(stem: str, params: dict) -> str:
+    """How many of the paper's trials and controls an LTH figure page rests on, counted from its
+    results folder (``results.coverage``, issue 15); "" for other pages and smoke runs."""
+    from . import config, results, runner
+    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    if key not in runner.PLANNED or not params or params.get("PROFILE") == "smoke":
+        return ""
+    texts = []
+    for cfg in runner.configs(key, params):
+        d = results.resolve_root(params["RESULTS_DIR"]) / config.run_name(cfg)
+        if (d / "config.json").exists():
+            texts.append(results.coverage(d, cfg.to_dict()))
+    return "; ".join(dict.fromkeys(t for t in texts if t))
+
+
 def read_page(stem: str, book: Path = BOOK) -> Page:
     import nbformat
     nb = nbformat.read(Path(book) / f"{stem}.ipynb", as_version=4)
@@ -168,7 +183,9 @@ def read_page(stem: str, book: Path = BOOK) -> Page:
         fresh, claims = None, f"{claims}; could not recompute from results ({type(e).__name__})"
     if fresh is not None and (stored is None or tally(fresh) != tally(stored)):
         claims = f"{claims_text(tally(fresh))} in the committed results; **page out of date: re-render it**"
-    return Page(stem, title(nb, stem), params, status_text(nb, params), claims,
+    status = status_text(nb, params)
+    cov = coverage_text(stem, params)
+    return Page(stem, title(nb, stem), params, f"{status}: {cov}" if cov else status, claims,
                 THUMBS / f"{stem}.png" if first_png(nb) else None)
 
 

@@ -114,8 +114,8 @@ def configs(key: str, params: dict) -> list[cfgmod.Config]:
     """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
     prof = params["PROFILE"]
     return [cfgmod.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
-                               **{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
-                                  for k, x in extra.items()}, **params["OVERRIDES"])
+                               **{**{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
+                                     for k, x in extra.items()}, **params["OVERRIDES"]})
             for p, v, extra in FIGURES[key]["runs"]]
 
 
@@ -149,6 +149,11 @@ def cli_command(key: str, params: dict) -> str:
     default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
     if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
         cmd += f" --levels {params['OVERRIDES']['levels']}"
+    if params["SEEDS"] != parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["SEEDS"]:
+        cmd += " --seeds " + " ".join(str(s) for s in params["SEEDS"])
+    for k in PAGE_COUNTS:
+        if k in params["OVERRIDES"]:
+            cmd += f" --set {k}={params['OVERRIDES'][k]}"
     executor, address = cfgmod.parse_executor(params.get("EXECUTOR", "local"))
     if executor != "local":  # issue 14: where missing runs trained
         cmd += f" --executor {executor}" + (f" --address {address}" if address else "")
@@ -254,7 +259,32 @@ def params_from_args(key: str, a: argparse.Namespace) -> dict:
     params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke, executor=executor)
     if a.levels is not None:  # not hashed: renders the finished levels of a longer run
         params["OVERRIDES"]["levels"] = a.levels
+    if getattr(a, "seeds", None):  # the trials a page reads, e.g. 2 of the paper's 5 (issue 15)
+        params["SEEDS"] = list(a.seeds)
+    params["OVERRIDES"].update(page_counts(getattr(a, "set", None)))
     return params
+
+
+# What ``notebooks --set`` may change: which controls per trial a page reads (not hashed, so the
+# same results folder), e.g. the 1 reinit per trial run so far of the paper's 3, or no one-shot
+# runs yet (issue 15). Any other field is another experiment: its runs are made with ``run --set``.
+PAGE_COUNTS = ("reinits", "random_prune", "oneshot")
+
+
+def page_counts(items: list[str] | None) -> dict:
+    """``--set reinits=1`` and the like for ``notebooks``; anything else is a one-line error."""
+    over = cfgmod.parse_overrides(items)
+    bad = [k for k in over if k not in PAGE_COUNTS]
+    if bad:
+        raise cfgmod.ConfigError(f"notebooks --set takes only {', '.join(PAGE_COUNTS)} (controls per trial); "
+                                 f"'{bad[0]}' makes another experiment: train it with `python -m lthrepro run "
+                                 f"... --set {bad[0]}=...`")
+    for k, v in over.items():
+        if k == "oneshot" and not isinstance(v, bool):
+            raise cfgmod.ConfigError(f"--set oneshot={v!r}: True or False (read the one-shot runs or not)")
+        if k != "oneshot" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise cfgmod.ConfigError(f"--set {k}={v!r}: a count of runs per trial, 0 or more")
+    return over
 
 
 def cmd_notebooks(a: argparse.Namespace) -> int:
@@ -269,6 +299,13 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
     if a.address and a.executor != "ray":
         raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
+    if a.seeds is not None and (min(a.seeds) < 0 or len(set(a.seeds)) != len(a.seeds)):
+        raise cfgmod.ConfigError(f"--seeds {' '.join(map(str, a.seeds))}: give each trial once, as numbers 0 or more "
+                                 "(e.g. --seeds 0 1)")
+    other = [k for k in keys if k not in PLANNED]
+    if page_counts(a.set) and other:
+        raise cfgmod.ConfigError(f"--set {a.set[0]}: controls per trial apply to the LTH figure pages "
+                                 f"({', '.join(PLANNED)}); leave it out for '{other[0]}'")
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
@@ -300,6 +337,10 @@ def add_parser(sub) -> None:
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
     n.add_argument("--levels", type=int, default=None,
                    help="render only pruning levels 0..N (e.g. of a run still in progress)")
+    n.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="the trials a page reads (default: the profile's), e.g. the 2 of 5 run so far")
+    n.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help=f"controls per trial a page reads: {', '.join(PAGE_COUNTS)} (e.g. reinits=1, oneshot=False)")
     n.add_argument("--out", default=None, help="folder for executed notebooks (default: book)")
     n.add_argument("--no-train", action="store_true",
                    help="fail instead of training when results are missing (LTHREPRO_NO_TRAIN=1)")

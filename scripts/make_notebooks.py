@@ -62,7 +62,10 @@ def notebook(cells: list[tuple]) -> nbf.NotebookNode:
 
 
 def lenet_setup(extra: str) -> str:
-    return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), {extra}**OVERRIDES)\n'
+    """``extra``: the figure's own config fields, which OVERRIDES may change (e.g. ``notebooks
+    --set random_prune=1`` for the random-sparse controls run so far, issue 15)."""
+    over = f"{{{extra}**OVERRIDES}}" if extra else "OVERRIDES"
+    return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), **{over})\n'
             "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
             "df, info = results.load_summary(run, cfg), results.run_info(run)\n"
             'warning = plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
@@ -121,7 +124,7 @@ FIGS["fig01_lenet_random_sparse"] = lth_page(
            "density; the `budget` profile has one per trial (2 in all), trained beside the tickets "
            "in the same results folder."),
     seeds=[0, 1],
-    setup=lenet_setup("random_prune=FIG1_RANDOM_PER_TRIAL[PROFILE], "),
+    setup=lenet_setup('"random_prune": FIG1_RANDOM_PER_TRIAL[PROFILE], '),
     plot=density_plot("{'': df}", ["early_stop_iter", "early_stop_test_acc"], ["imp", "random"],
                           "LTH Figure 1, LeNet on MNIST", "info"),
     fig="fig01", frames="df", info="info",
@@ -157,7 +160,7 @@ FIGS["fig04_lenet_pruning"] = lth_page(
            "accuracy at early stop, (c) test accuracy at the end of training, for iterative "
            "pruning (solid), random reinitialisation (dashed) and one-shot pruning (dotted)."),
     seeds=[0, 1],
-    setup=lenet_setup("oneshot=True, "),
+    setup=lenet_setup('"oneshot": True, '),
     plot=density_plot("{'': df}", ["early_stop_iter", "early_stop_test_acc", "final_test_acc"],
                           ["imp", "reinit", "oneshot"], "LTH Figure 4, LeNet on MNIST", "info"),
     fig="fig04", frames="df", info="info",

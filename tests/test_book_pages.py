@@ -95,7 +95,8 @@ def test_fold_parameters_is_idempotent():
     ("paper", "cpu", "results", None)])
 def test_cli_command_gives_back_the_parameters(key, profile, device, results, levels):
     """The CLI line in a "Run with" box executes the page with exactly its parameters."""
-    a = argparse.Namespace(profile=profile, device=device, results=results, levels=levels, full_smoke=False)
+    a = argparse.Namespace(profile=profile, device=device, results=results, levels=levels, full_smoke=False,
+                           seeds=None, set=None)
     params = runner.params_from_args(key, a)
     p = argparse.ArgumentParser()
     sub = p.add_subparsers()
@@ -104,6 +105,23 @@ def test_cli_command_gives_back_the_parameters(key, profile, device, results, le
     assert cmd[:3] == ["python", "-m", "lthrepro"]
     back = p.parse_args(cmd[3:])
     assert back.only == [key] and runner.params_from_args(key, back) == params
+
+
+@pytest.mark.parametrize("key", runner.PLANNED)
+def test_cli_command_gives_back_trials_and_controls(key):
+    """A page rendered from the trials and controls run so far (``--seeds 0 1 --set reinits=1``,
+    issue 15) says so in its "Run with" line, and that line gives the same parameters back."""
+    a = argparse.Namespace(profile="paper", device="cpu", results=None, levels=None, full_smoke=False,
+                           seeds=[0, 1], set=["reinits=1", "random_prune=1", "oneshot=False"])
+    params = runner.params_from_args(key, a)
+    assert params["SEEDS"] == [0, 1] and params["OVERRIDES"] == {"reinits": 1, "random_prune": 1, "oneshot": False}
+    p = argparse.ArgumentParser()
+    runner.add_parser(p.add_subparsers())
+    cmd = runner.cli_command(key, params)
+    assert "--seeds 0 1 --set reinits=1 --set random_prune=1 --set oneshot=False" in cmd
+    assert runner.params_from_args(key, p.parse_args(cmd.split()[3:])) == params
+    cfg = runner.configs(key, params)[0]  # the figure's own fields give way to the page's counts
+    assert (cfg.seeds, cfg.reinits, cfg.random_prune, cfg.oneshot) == ((0, 1), 1, 1, False)
 
 
 def test_toc_discovers_every_page():
