@@ -113,7 +113,9 @@ def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
     from . import config, paper, results, runner
     key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
-    if key is None or not params or key not in paper.CLAIMS:  # chapters with claims of their own
+    # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
+    # page's table: their claims join paper.CLAIMS only once their module is imported.
+    if key not in runner.PLANNED or not params or key not in paper.CLAIMS:
         return None
     frames = {}
     for (preset, variant, _), cfg in zip(runner.FIGURES[key]["runs"], runner.configs(key, params), strict=True):
@@ -152,7 +154,7 @@ def status_text(nb, params: dict) -> str:
                      for o in _outputs(nb))
     if profile == "smoke":  # the page's own banner says whether its real run needs a GPU
         return "smoke run only; real results pending a " + ("GPU run" if "GPU" in texts else "CPU budget run")
-    part = ", partial run (levels in progress)" if "Partial run" in texts else ""
+    part = ", partial run (fewer levels than the profile's)" if "Partial run" in texts else ""
     return f"real results, {profile} profile ({'CPU' if device == 'cpu' else 'GPU'}){part}"
 
 

@@ -151,7 +151,7 @@ def banner(info: dict | list[dict], gpu_pending: bool = False,
         if levels and levels[0] < levels[1]:
             return _admonition("Partial run",
                                f"This page shows pruning levels 0-{levels[0]} of the {i['profile']} profile's "
-                               f"0-{levels[1]} (the run was still in progress when the page was rendered). "
+                               f"0-{levels[1]}: the run stops there or is still in progress (`--levels`). "
                                "Claims at densities below the last level shown are marked *not measured*.",
                                markdown)
         return ""

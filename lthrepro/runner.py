@@ -336,7 +336,7 @@ def add_parser(sub) -> None:
     n.add_argument("--results", default=None,
                    help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
     n.add_argument("--levels", type=int, default=None,
-                   help="render only pruning levels 0..N (e.g. of a run still in progress)")
+                   help="render only pruning levels 0..N (a run in progress, or one stopped at level N)")
     n.add_argument("--seeds", type=int, nargs="+", default=None,
                    help="the trials a page reads (default: the profile's), e.g. the 2 of 5 run so far")
     n.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -145,8 +145,19 @@ def test_landing_counts_checked_claims_from_the_results():
     fresh = landing.recomputed_table("fig04_lenet_pruning", page.params)
     t = landing.tally(fresh)
     assert f"**{t['held']} of {t['held'] + t['failed']}**" in page.claims and "out of date" not in page.claims
-    assert page.status.startswith("real results, budget profile")
+    # the row says which profile the page shows and how much of the paper's protocol it rests on
+    prof = page.params["PROFILE"]
+    assert page.status.startswith(f"real results, {prof} profile") and "of 5 trials" in page.status
     assert landing.read_page("fig05_conv").claims == "none judged (smoke run)"
+
+
+def test_landing_does_not_recount_chapter_pages_from_lottery_runs():
+    """The stability chapter's claims join paper.CLAIMS when stability_book is imported (as the
+    status page does); its rows must still be counted from the page, not from lottery runs."""
+    from lthrepro import stability_book  # noqa: F401 - registers the chapter's claims
+    page = landing.read_page("stab_lenet_instability")
+    assert landing.recomputed_table("stab_lenet_instability", page.params) is None
+    assert "out of date" not in page.claims and "checked claims hold" in page.claims
 
 
 def test_landing_flags_a_stale_page(tmp_path):

@@ -103,10 +103,13 @@ def test_approximate_claims_never_judged():
         t = paper.compare(fig, df)
         assert (t["Holds?"] == "— (approximate)").all()
         assert t["Paper"].str.startswith("≈").all()
+    from lthrepro import stability_book  # noqa: F401 - its chapter's claims join paper.CLAIMS on import
+    assert "stab_lenet_instability" in paper.CLAIMS
     for fig, claims in paper.CLAIMS.items():
         for c, _unit in claims:
-            assert c.tag in ("T", "C", "S", "D", "P≈", "unverified") and c.source
-            if c.tag in paper.APPROXIMATE:
+            # S(q): a sentence quoted verbatim (followup-numbers.md); shown like S, never judged
+            assert c.tag in ("T", "C", "S", "S(q)", "D", "P≈", "unverified") and c.source
+            if c.tag in (*paper.APPROXIMATE, "S(q)"):
                 assert c.check is None, f"{fig}: approximate claim '{c.quantity}' must not be judged"
 
 
