@@ -297,6 +297,14 @@ _NUMBERS: dict[str, tuple] = {
 }
 
 
+def field_rule(key: str, value) -> str | None:
+    """What a numeric or boolean field must be ("an integer >= 0", ...) when ``value`` breaks
+    its rule in ``_NUMBERS``; None when it is fine or the field has no such rule."""
+    if key in _NUMBERS and not (_NUMBERS[key][0](value) and _NUMBERS[key][1](value)):
+        return _NUMBERS[key][2]
+    return None
+
+
 def _choices() -> dict[str, tuple[str, object]]:
     """Fields naming one entry of a registry: field -> (what it is, the registry)."""
     from . import actions, models, pruning  # registries live beside the code they name
@@ -448,7 +456,8 @@ def check_parameters(PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None,
             raise ConfigError(f"OVERRIDES names unknown config field '{bad[0]}'; see `python -m lthrepro list -v`")
         for k, v in OVERRIDES.items():  # types and ranges that do not depend on the preset
             v = _normalise(k, v)
-            if k in _NUMBERS and not (_NUMBERS[k][0](v) and _NUMBERS[k][1](v)):
-                raise ConfigError(f"OVERRIDES['{k}'] is {v!r}; it must be {_NUMBERS[k][2]}")
+            rule = field_rule(k, v)
+            if rule:
+                raise ConfigError(f"OVERRIDES['{k}'] is {v!r}; it must be {rule}")
     if "PRESET" in extra and (not isinstance(extra["PRESET"], str) or extra["PRESET"] not in PRESETS):
         raise ConfigError(f"PRESET {extra['PRESET']!r} is unknown; pass -p PRESET with one of {', '.join(PRESETS)}")

@@ -109,20 +109,34 @@ def stored_table(nb):
     return None
 
 
+def figure_key(stem: str) -> str | None:
+    """The ``runner.FIGURES`` key of a page (None for pages that are not figures)."""
+    from . import runner
+    return next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+
+
+def lottery_runs(key: str, params: dict) -> list[tuple[str, object, Path]]:
+    """(run label, config, results folder) of each lottery run an LTH figure page reads."""
+    from . import config, results, runner
+    root = results.resolve_root(params["RESULTS_DIR"])
+    return [(f"{preset}-{variant}" if variant else preset, cfg, root / config.run_name(cfg))
+            for (preset, variant, _), cfg in zip(runner.FIGURES[key]["runs"], runner.configs(key, params),
+                                                 strict=True)]
+
+
 def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
-    from . import config, paper, results, runner
-    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    from . import paper, results, runner
+    key = figure_key(stem)
     # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
     # page's table: their claims join paper.CLAIMS only once their module is imported.
     if key not in runner.PLANNED or not params or key not in paper.CLAIMS:
         return None
     frames = {}
-    for (preset, variant, _), cfg in zip(runner.FIGURES[key]["runs"], runner.configs(key, params), strict=True):
-        d = results.resolve_root(params["RESULTS_DIR"]) / config.run_name(cfg)
+    for label, cfg, d in lottery_runs(key, params):
         if not (d / "config.json").exists():
             return None
-        frames[f"{preset}-{variant}" if variant else preset] = results.load_summary(d, cfg)
+        frames[label] = results.load_summary(d, cfg)
     if len(frames) == 1:
         frames = {"": next(iter(frames.values()))}
     return paper.compare(key, frames, smoke=params["PROFILE"] == "smoke")
@@ -161,15 +175,12 @@ def status_text(nb, params: dict) -> str:
 def coverage_text(stem: str, params: dict) -> str:
     """How many of the paper's trials and controls an LTH figure page rests on, counted from its
     results folder (``results.coverage``, issue 15); "" for other pages and smoke runs."""
-    from . import config, results, runner
-    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    from . import results, runner
+    key = figure_key(stem)
     if key not in runner.PLANNED or not params or params.get("PROFILE") == "smoke":
         return ""
-    texts = []
-    for cfg in runner.configs(key, params):
-        d = results.resolve_root(params["RESULTS_DIR"]) / config.run_name(cfg)
-        if (d / "config.json").exists():
-            texts.append(results.coverage(d, cfg.to_dict()))
+    texts = [results.coverage(d, cfg.to_dict()) for _, cfg, d in lottery_runs(key, params)
+             if (d / "config.json").exists()]
     return "; ".join(dict.fromkeys(t for t in texts if t))
 
 
@@ -227,7 +238,7 @@ DLT_FAMILIES = {"dlt_criteria": ["criteria"], "dlt_mask1": ["mask1"], "dlt_mask0
 
 def _configs(stem: str, params: dict) -> list:
     from . import runner
-    key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    key = figure_key(stem)
     if key is not None:
         return runner.configs(key, params)
     if stem in DLT_FAMILIES:
@@ -260,8 +271,7 @@ def rerun_table(pages: list[Page]) -> str:
     lines = ["| Page | Rendered from | Time measured (device) | One GPU, budget profile |", "|---|---|---|---|"]
     cmds = []
     for p in pages:
-        key = next((k for k, f in runner.FIGURES.items() if f["file"] == f"{p.stem}.ipynb"),
-                   p.stem if p.stem in runner.DLT_PAGES else None)
+        key = figure_key(p.stem) or (p.stem if p.stem in runner.DLT_PAGES else None)
         wall, dev = _wall(p.params, p.stem)
         family = runner.FIGURES[key]["family"] if key in runner.FIGURES else "dlt"
         lines.append(f"| [{_cell(p.title)}]({p.stem}.ipynb) | {p.params.get('PROFILE', '?')} profile "

@@ -146,10 +146,10 @@ def cli_command(key: str, params: dict) -> str:
         cmd += f" --device {params['DEVICE']}"
     if params["RESULTS_DIR"] != (SMOKE_RESULTS if p == "smoke" else "results"):
         cmd += f" --results {params['RESULTS_DIR']}"
-    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["OVERRIDES"]
-    if params["OVERRIDES"].get("levels") not in (None, default.get("levels")):
+    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])
+    if params["OVERRIDES"].get("levels") not in (None, default["OVERRIDES"].get("levels")):
         cmd += f" --levels {params['OVERRIDES']['levels']}"
-    if params["SEEDS"] != parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])["SEEDS"]:
+    if params["SEEDS"] != default["SEEDS"]:
         cmd += " --seeds " + " ".join(str(s) for s in params["SEEDS"])
     for k in PAGE_COUNTS:
         if k in params["OVERRIDES"]:
@@ -268,7 +268,8 @@ def params_from_args(key: str, a: argparse.Namespace) -> dict:
 # What ``notebooks --set`` may change: which controls per trial a page reads (not hashed, so the
 # same results folder), e.g. the 1 reinit per trial run so far of the paper's 3, or no one-shot
 # runs yet (issue 15). Any other field is another experiment: its runs are made with ``run --set``.
-PAGE_COUNTS = ("reinits", "random_prune", "oneshot")
+PAGE_COUNTS = {"reinits": "a count of runs per trial", "random_prune": "a count of runs per trial",
+               "oneshot": "reading the one-shot runs or not"}
 
 
 def page_counts(items: list[str] | None) -> dict:
@@ -279,11 +280,10 @@ def page_counts(items: list[str] | None) -> dict:
         raise cfgmod.ConfigError(f"notebooks --set takes only {', '.join(PAGE_COUNTS)} (controls per trial); "
                                  f"'{bad[0]}' makes another experiment: train it with `python -m lthrepro run "
                                  f"... --set {bad[0]}=...`")
-    for k, v in over.items():
-        if k == "oneshot" and not isinstance(v, bool):
-            raise cfgmod.ConfigError(f"--set oneshot={v!r}: True or False (read the one-shot runs or not)")
-        if k != "oneshot" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise cfgmod.ConfigError(f"--set {k}={v!r}: a count of runs per trial, 0 or more")
+    for k, v in over.items():  # the config's own rules for these fields (config._NUMBERS)
+        rule = cfgmod.field_rule(k, v)
+        if rule:
+            raise cfgmod.ConfigError(f"--set {k}={v!r}: {PAGE_COUNTS[k]} must be {rule}")
     return over
 
 
