@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import config as cfgmod
+from lthrepro.core import config as cfgmod
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +38,9 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
 
 
 def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
-    """The configs of a preset (with --variant, --rate, ...) or of a figure (``runner.FIGURES``)."""
-    from . import runner
-    if a.preset not in runner.FIGURES:
+    """The configs of a preset (with --variant, --rate, ...) or of a figure (``figures.FIGURES``)."""
+    from lthrepro.scale import figures
+    if a.preset not in figures.FIGURES:
         return [build_config(a)]  # (a stability page is refused by figure_configs)
     if a.variant or getattr(a, "rate", None) is not None:
         raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
@@ -50,11 +50,12 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
         if "levels" in over:
             raise cfgmod.ConfigError("levels given by both --set and --levels; give it once")
         over["levels"] = a.levels
-    return runner.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
+    return figures.figure_configs(a.preset, a.profile, a.device, seeds=a.seeds, **over)
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from . import executors, results
+    from lthrepro.scale import executors
+    from lthrepro.store import results
     cfgmod.check_device(a.device)
     cfgmod.check_group(a.group)
     cfgs = targets(a)
@@ -77,13 +78,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_plan(a: argparse.Namespace) -> int:
-    from . import plan, results, runner
+    from lthrepro.scale import figures, plan
+    from lthrepro.store import results
     root = Path(a.results) if a.results else None
     if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
         root = results.smoke_root()  # where `run` puts smoke results
-    names = runner.PLANNED if a.preset == "all" else [a.preset]
+    names = figures.PLANNED if a.preset == "all" else [a.preset]
     if a.markdown and a.preset == "all":
-        figs = {n: runner.figure_configs(n, a.profile, a.device) for n in names}
+        figs = {n: figures.figure_configs(n, a.profile, a.device) for n in names}
         print(plan.figures_markdown(figs, a.device, root), end="")
         return 0
     for n in names:
@@ -95,7 +97,7 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_earlybird(a: argparse.Namespace) -> int:
-    from . import earlybird
+    from lthrepro.experiments import earlybird
     spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
     cfgmod.check_device(a.device)
     d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, force=a.force,
@@ -105,7 +107,8 @@ def cmd_earlybird(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from . import models, results
+    from lthrepro.core import models
+    from lthrepro.store import results
     print(f"{'preset':<10} {'model':<9} {'data':<8} {'weights':>10} {'iterations':>10}  optimizer")
     for name, c in cfgmod.PRESETS.items():
         print(f"{name:<10} {c.model:<9} {c.dataset:<8} {models.count_weights(c.model):>10,} "
@@ -117,7 +120,7 @@ def cmd_list(a: argparse.Namespace) -> int:
     root = results.results_root()
     runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.is_dir() else []
     if runs:
-        from . import numerics
+        from lthrepro.store import numerics
         print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
         fp = numerics.fingerprint("cpu")
         for d in runs:  # a damaged folder is listed with the fix, the others as usual
@@ -133,7 +136,8 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
-    from . import results, verify
+    from lthrepro.scale import verify
+    from lthrepro.store import results
     d = Path(a.result)
     if not d.exists() and not d.is_absolute():
         d = results.results_root() / a.result
@@ -204,24 +208,26 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--levels", default="0", help="a level, a range such as 0-1, or all (default 0)")
     v.add_argument("--device", default="cpu")
     v.set_defaults(fn=cmd_verify)
-    from . import bench, experiments, runner  # their subcommands live beside the code they run
-    runner.add_parser(sub)
+    from lthrepro.book import execute
+    from lthrepro.scale import bench  # their subcommands live beside the code they run
+    from lthrepro.scale import ondemand as experiments
+    execute.add_parser(sub)
     experiments.add_parser(sub)
     bench.add_parser(sub)
-    from . import earlybird
+    from lthrepro.experiments import earlybird
     earlybird.add_parser(sub, cmd_earlybird)
-    from . import landing
+    from lthrepro.book import landing
     landing.add_parser(sub)
     a = p.parse_args(argv)
     a.started = started
-    from .data import DataError
-    from .lottery import NoTrainError
-    from .results import ResultsError
-    from .runner import NotebookError
+    from lthrepro.book.execute import NotebookError
+    from lthrepro.core.data import DataError
+    from lthrepro.experiments.lottery import NoTrainError
+    from lthrepro.store.results import ResultsError
     try:
         rc = a.fn(a)
         if a.cmd == "notebooks" and rc == 0:
-            from . import landing
+            from lthrepro.book import landing
             landing.after_notebooks(a)
         return rc
     except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:

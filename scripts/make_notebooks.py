@@ -34,13 +34,13 @@ def params(seeds: list[int]) -> str:
 # injected one becomes a "Run with" box (``runner.execute``).
 HIDE, SETUP, GONE = ["hide-input"], ["remove-input"], ["remove-cell"]
 CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-         "from lthrepro import experiments, pages, paper, plotting, results\n"
-         "from lthrepro.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
+         "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\nfrom lthrepro.store import results\n"
+         "from lthrepro.core.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
          "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES,\n"
          "                 EXECUTOR=EXECUTOR)")
-TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = paper.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
-         "display(Markdown(paper.to_markdown(table)))")
-VERDICT = "display(Markdown(paper.verdict(table, {info})))"
+TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = claims.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
+         "display(Markdown(claims.to_markdown(table)))")
+VERDICT = "display(Markdown(claims.verdict(table, {info})))"
 MADE = "## How this page was made"
 
 
@@ -66,38 +66,38 @@ def lenet_setup(extra: str) -> str:
     --set random_prune=1`` for the random-sparse controls run so far, issue 15)."""
     over = f"{{{extra}**OVERRIDES}}" if extra else "OVERRIDES"
     return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), **{over})\n'
-            "run = experiments.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
+            "run = ondemand.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
             "df, info = results.load_summary(run, cfg), results.run_info(run)\n"
-            'warning = plotting.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
+            'warning = plots.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
 
 
-LENET_MADE = 'display(Markdown(f"Results folder `{run.name}`: " + plotting.caption(info)))'
+LENET_MADE = 'display(Markdown(f"Results folder `{run.name}`: " + plots.caption(info)))'
 
 
 def multi_setup(runs: str) -> str:
     return (f"cfgs = {runs}\n"
-            "dirs = {k: experiments.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
+            "dirs = {k: ondemand.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
             " for k, c in cfgs.items()}\n"
             "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
             "infos = [results.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"
-            "warning = plotting.banner(infos, gpu_pending=True, levels=(shown, shown), markdown=True)\n"
+            "warning = plots.banner(infos, gpu_pending=True, levels=(shown, shown), markdown=True)\n"
             "if warning:\n    display(Markdown(warning))")
 
 
-MULTI_MADE = ("display(Markdown(plotting.settings(cfgs)))\n"
+MULTI_MADE = ("display(Markdown(plots.settings(cfgs)))\n"
               'display(Markdown("Results folders: " + ", ".join(f"`{d.name}`" for d in dirs.values())'
-              ' + ". " + plotting.caption(infos)))')
+              ' + ". " + plots.caption(infos)))')
 
 
 def density_plot(frames: str, metrics: list[str], kinds: list[str], title: str, info: str) -> str:
     one = f"{info}[0]" if info == "infos" else info
-    return (f"fig = plotting.density_panels({frames}, {metrics}, {kinds},\n"
+    return (f"fig = plots.density_panels({frames}, {metrics}, {kinds},\n"
             f'    title=f"{title} ({{{one}[\'profile\']}} profile, seeds {{{one}[\'seeds\']}})")\n'
             "display(fig)\nplt.close(fig)\n"
             f'display(Markdown("**Figure (ours).** Mean over trials; error bars: min and max of any '
-            f'trial. " + plotting.caption({info})))')
+            f'trial. " + plots.caption({info})))')
 
 
 def lth_page(claim: str, seeds: list[int], setup: str, plot: str, fig: str, frames: str, info: str,
@@ -141,11 +141,11 @@ FIGS["fig03_lenet_training_curves"] = lth_page(
            "does not reach are left out."),
     seeds=[0, 1],
     setup=lenet_setup(""),
-    plot=("fig = plotting.fig3_panels(run, df, cfg.seeds,\n"
+    plot=("fig = plots.fig3_panels(run, df, cfg.seeds,\n"
           "    title=f\"LTH Figure 3, LeNet on MNIST ({info['profile']} profile, seeds {info['seeds']})\")\n"
           "display(fig)\nplt.close(fig)\n"
           "display(Markdown(f\"**Figure (ours).** Test accuracy every {cfg.eval_every} iterations; \"\n"
-          "                 \"line: mean over trials, band: min to max. \" + plotting.caption(info)))"),
+          "                 \"line: mean over trials, band: min to max. \" + plots.caption(info)))"),
     fig="fig03", frames="df", info="info",
     made=LENET_MADE)
 
@@ -238,18 +238,18 @@ FIGS["fig08_resnet18"] = lth_page(
 # ------------------------------------------------------------------ supermask chapter (DLT)
 # Zhou et al. 2019 pages: same layout; their runs come from ``python -m lthrepro.supermask``.
 DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets: pending a GPU run)\n'
-              'PROFILE = "budget"  # smoke | budget | paper (DLT protocols in lthrepro/supermask.py)\n'
+              'PROFILE = "budget"  # smoke | budget | paper (DLT protocols in lthrepro/experiments/supermask.py)\n'
               "SEEDS = None  # None: the seeds of the DLT profile (budget: seeds 0 and 1)\n"
               'DEVICE = "cpu"\nRESULTS_DIR = "results"  # relative to the repository root\n'
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-             "from lthrepro import experiments, pages, paper, plotting, supermask\nfrom lthrepro.config import check_parameters\n\n"
-             "SEEDS = supermask.page_seeds(PRESET, PROFILE, SEEDS)\n"
+             "from lthrepro.book import claims, plots, supermasks\nfrom lthrepro.core.config import check_parameters\n\n"
+             "SEEDS = supermasks.page_seeds(PRESET, PROFILE, SEEDS)\n"
              "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)\n"
-             "over = supermask.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
-DLT_WARN = ('warning = plotting.banner(infos, gpu_pending=PRESET != "lenet", markdown=True)\n'
+             "over = supermasks.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
+DLT_WARN = ('warning = plots.banner(infos, gpu_pending=PRESET != "lenet", markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
-DLT_VERDICT = ('display(Markdown(paper.verdict(table, {"profile": PROFILE, "seeds": infos[0]["seeds"],\n'
+DLT_VERDICT = ('display(Markdown(claims.verdict(table, {"profile": PROFILE, "seeds": infos[0]["seeds"],\n'
                '                                       "iterations": infos[0]["config"]["iterations"]})))')
 DLT_CLAIM: dict[str, str] = {}
 DLT_CONV = ("**Conv-2 / Conv-4 / Conv-6 on CIFAR-10.** This notebook runs unchanged with `PRESET = "
@@ -318,18 +318,18 @@ DLT_CLAIM["dlt_supermasks"] = ("# DLT §5 and Table 2: supermasks\n\n"
 
 def dlt_family_page(name: str, family: str, title: str) -> list[tuple]:
     return [("md", DLT_CLAIM[name]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
-            ("code", f'frames, infos = experiments.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
+            ("code", f'frames, infos = supermasks.family_frames(PRESET, PROFILE, "{family}", root=RESULTS_DIR, '
                      f"device=DEVICE, **over)\n" + DLT_WARN, SETUP),
-            ("code", f'fig = plotting.variant_panels(frames, f"{title}: {{PRESET}} ({{PROFILE}} profile)")\n'
+            ("code", f'fig = plots.variant_panels(frames, f"{title}: {{PRESET}} ({{PROFILE}} profile)")\n'
                      "display(fig)\nplt.close(fig)\n"
                      'display(Markdown("**Figure (ours).** One line per variant; mean over seeds, error bars = '
                      'min and max of any seed (a single seed has none). First panel: test accuracy at early stop '
-                     '(minimum validation loss); second: at the end of training. " + pages.dlt_note(infos)))'),
+                     '(minimum validation loss); second: at the end of training. " + supermasks.dlt_note(infos)))'),
             ("md", DLT_CAVEAT),
             ("code", TABLE.format(fig=name, frames="frames")), ("code", DLT_VERDICT),
             ("md", "## Test accuracy at early stop (%) per round, one column per variant"),
-            ("code", "display(Markdown(pages.variant_table(frames)))"),
-            ("md", DLT_CONV), ("md", MADE), ("code", "display(Markdown(pages.dlt_sources(frames, infos)))")]
+            ("code", "display(Markdown(supermasks.variant_table(frames)))"),
+            ("md", DLT_CONV), ("md", MADE), ("code", "display(Markdown(supermasks.dlt_sources(frames, infos)))")]
 
 
 FIGS["dlt_criteria"] = dlt_family_page("dlt_criteria", "criteria", "DLT Figure 3")
@@ -337,23 +337,23 @@ FIGS["dlt_mask1"] = dlt_family_page("dlt_mask1", "mask1", "DLT §3")
 FIGS["dlt_mask0"] = dlt_family_page("dlt_mask0", "mask0", "DLT §4")
 FIGS["dlt_supermasks"] = [
     ("md", DLT_CLAIM["dlt_supermasks"]), ("params", DLT_PARAMS), ("code", DLT_CHECK, SETUP),
-    ("code", "untr, uprov = supermask.untrained_table(PRESET, PROFILE, root=RESULTS_DIR, **over)\n"
-             "lt, infos = experiments.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
+    ("code", "untr, uprov = supermasks.untrained_table(PRESET, PROFILE, root=RESULTS_DIR, **over)\n"
+             "lt, infos = supermasks.learned_table(PRESET, PROFILE, root=RESULTS_DIR, device=DEVICE, **over)\n"
              + DLT_WARN, SETUP),
-    ("code", "fig = plotting.untrained_panels(untr, f\"Untrained networks under one-shot masks of each criterion "
+    ("code", "fig = plots.untrained_panels(untr, f\"Untrained networks under one-shot masks of each criterion "
              "({PRESET}, {PROFILE} profile)\")\ndisplay(fig)\nplt.close(fig)\n"
              'display(Markdown("**Figure (ours).** Test accuracy of the untrained network with each criterion\'s '
              'mask; dotted line = chance (10%). Masks from the trained dense network of the `large_final` run '
              '(round 0). " + f"{uprov[\'data\']}."))'),
     ("code", '# NBVAL_CHECK_OUTPUT\nclaims = "dlt_supermask" if PRESET == "lenet" else f"dlt_supermask_{PRESET}"\n'
-             'table = paper.compare(claims, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
-             "display(Markdown(paper.to_markdown(table)))"),
+             'table = claims.compare(claims, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
+             "display(Markdown(claims.to_markdown(table)))"),
     ("code", DLT_VERDICT),
     ("md", "## Untrained accuracy per criterion and weights, at the density best on validation (with its Pm)"),
-    ("code", "display(Markdown(pages.untrained_best(untr)))"),
+    ("code", "display(Markdown(supermasks.untrained_best_table(untr)))"),
     ("md", "## Learned supermasks (sampled masks; % test accuracy)"),
-    ("code", "display(Markdown(pages.learned_summary(lt)))"),
-    ("md", DLT_CONV), ("md", MADE), ("code", "display(Markdown(pages.untrained_sources(uprov, infos, PROFILE)))"),
+    ("code", "display(Markdown(supermasks.learned_summary(lt)))"),
+    ("md", DLT_CONV), ("md", MADE), ("code", "display(Markdown(supermasks.untrained_sources(uprov, infos, PROFILE)))"),
 ]
 
 # --------------------------------------------------- early-bird tickets (You et al. 2020)
@@ -368,8 +368,8 @@ KEEP = 5  # masks in the queue (You et al.: 5)'''
 EB_CHECK = '''from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 
-from lthrepro import earlybird_report as eb, paper
-from lthrepro.config import check_parameters
+from lthrepro.book import claims, earlybird as eb
+from lthrepro.core.config import check_parameters
 
 check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)'''
 
@@ -392,10 +392,10 @@ acc = eb.accuracy_table(r, imp)
 display(Markdown("**Tickets**\\n\\n" + eb.accuracy_markdown(acc, r["summary"][r["summary"].ticket == "dense"], r["model"])))'''
 
 EB_CMP = '''# NBVAL_CHECK_OUTPUT
-table = paper.compare("{preset}", eb.frames(r, imp), smoke=PROFILE == "smoke", claims=eb.claims("{preset}"))
-display(Markdown(paper.to_markdown(table)))'''
+table = claims.compare("{preset}", eb.frames(r, imp), smoke=PROFILE == "smoke", claims=eb.claims("{preset}"))
+display(Markdown(claims.to_markdown(table)))'''
 
-EB_VERDICT = '''display(Markdown(paper.verdict(table, r["info"])))'''
+EB_VERDICT = '''display(Markdown(claims.verdict(table, r["info"])))'''
 
 FIGS["earlybird_lenet"] = [
     ("md", """# Early-bird tickets on LeNet: the mask settles early (our transfer)
@@ -431,7 +431,7 @@ FIGS["earlybird_vgg16"] = [
     ("md", """**Training cost** counts multiply-accumulates of the forward pass (convolutions with removed channels taken out of both their input and output, and the linear head) times the iterations trained, relative to the full dense protocol; for `eb-continue`: draw epoch × dense + remaining epochs × pruned; for `reset` tickets: the search up to their draw + 160 epochs of the pruned network."""),
     ("hcode", EB_CMP.format(preset="vgg16-eb")),
     ("hcode", EB_VERDICT),
-    ("md", """**Pending a GPU run.** No GPU was available when this page was built: it shows a CPU smoke run of the pipeline only. The budget run (40 of the 160 epochs, milestones at epochs 20 and 30, seed 0; what is cut is stated in `lthrepro/config.py::BUDGET`) is
+    ("md", """**Pending a GPU run.** No GPU was available when this page was built: it shows a CPU smoke run of the pipeline only. The budget run (40 of the 160 epochs, milestones at epochs 20 and 30, seed 0; what is cut is stated in `lthrepro/core/config.py::BUDGET`) is
 
 ```bash
 python -m lthrepro earlybird vgg16-eb --profile budget --device cuda

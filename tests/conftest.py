@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import data
+from lthrepro.core import data
 
 ROOT = Path(__file__).resolve().parent.parent
 

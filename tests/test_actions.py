@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from lthrepro import actions, config, lottery, models, pruning, train
-from lthrepro import results as res
+from lthrepro.core import actions, config, models, pruning, train
+from lthrepro.experiments import lottery
+from lthrepro.store import results as res
 
 W0 = torch.tensor([[0.3, -0.2, 0.1], [-0.5, 0.4, -0.6]])
 KEEP = torch.tensor([[1, 1, 0], [1, 0, 1]], dtype=torch.bool)
@@ -110,7 +111,7 @@ def _synthetic_cfg(**kw):
 
 
 def test_frozen_at_init_pruned_weights_do_not_change_under_training():
-    from lthrepro import data
+    from lthrepro.core import data
     cfg = _synthetic_cfg()
     d = data.load("synthetic", cfg.val_size, input_shape=(784,))
     p = models.init_params("lenet", 0)

@@ -284,7 +284,7 @@ def test_disk_full_while_writing_is_one_line(world, capsys, monkeypatch):
 
 
 def test_disk_full_while_saving_tensors_leaves_no_partial_level(world, capsys, monkeypatch):
-    from lthrepro import results
+    from lthrepro.store import results
     root, tmp = world
     real = results.save_tensors
     def full(path, obj):
@@ -353,7 +353,7 @@ def test_file_size_limit_in_a_real_process(tmp_path):
     ({"PROFILE": "smoke", "SEEDS": [0], "PRESET": "nosuch"}, "PRESET 'nosuch'"),
 ])
 def test_bad_notebook_parameters_are_one_message(params, says):
-    from lthrepro import config
+    from lthrepro.core import config
     with pytest.raises(config.ConfigError) as e:
         config.check_parameters(**params)
     assert says in str(e.value) and "\n" not in str(e.value)

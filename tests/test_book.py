@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import landing, runner
+from lthrepro.book import execute as runner
+from lthrepro.book import landing
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"

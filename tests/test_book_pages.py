@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lthrepro import landing, pages, paper, runner
+from lthrepro.book import claims as paper
+from lthrepro.book import execute as runner
+from lthrepro.book import landing, pages
 
 ROOT = Path(__file__).resolve().parent.parent
 # The pages `python -m lthrepro notebooks` executes; scripts/make_notebooks.py writes their sources.
@@ -154,7 +156,7 @@ def test_landing_counts_checked_claims_from_the_results():
 def test_landing_does_not_recount_chapter_pages_from_lottery_runs():
     """The stability chapter's claims join paper.CLAIMS when stability_book is imported (as the
     status page does); its rows must still be counted from the page, not from lottery runs."""
-    from lthrepro import stability_book  # noqa: F401 - registers the chapter's claims
+    from lthrepro.book import stability as stability_book  # noqa: F401 - registers the chapter's claims
     page = landing.read_page("stab_lenet_instability")
     assert landing.recomputed_table("stab_lenet_instability", page.params) is None
     assert "out of date" not in page.claims and "checked claims hold" in page.claims

@@ -33,7 +33,7 @@ def test_bad_arguments(args, needle, tmp_path):
 
 
 def _fake_mnist(root: Path, corrupt: str | None = None, missing: str | None = None):
-    from lthrepro import data
+    from lthrepro.core import data
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for f in data.MNIST_FILES:

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from lthrepro import config as C
+from lthrepro.core import config as C
 
 
 def test_hash_regression():

@@ -6,8 +6,9 @@ import dataclasses
 
 import torch
 
-from lthrepro import config, data, lottery, models, pruning
-from lthrepro import results as res
+from lthrepro.core import config, data, models, pruning
+from lthrepro.experiments import lottery
+from lthrepro.store import results as res
 
 
 def _data(model: str) -> data.Data:

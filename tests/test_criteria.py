@@ -4,7 +4,7 @@ exactly which survive."""
 import pytest
 import torch
 
-from lthrepro import pruning
+from lthrepro.core import pruning
 
 # Six weights with hand-picked init / final values:
 #   idx:     0     1     2     3     4     5

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lthrepro import data as data_mod
-from lthrepro import earlybird, models, pruning, runner
-from lthrepro.config import make_config
-from lthrepro.train import Member, train_group
+from lthrepro.book import execute as runner
+from lthrepro.core import data as data_mod
+from lthrepro.core import models, pruning
+from lthrepro.core.config import make_config
+from lthrepro.core.train import Member, train_group
+from lthrepro.experiments import earlybird
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,8 +191,8 @@ def test_bad_input_is_one_line(args, needle, tmp_path):
 
 
 def test_bad_notebook_parameters_are_config_errors():
-    from lthrepro import earlybird_report
-    from lthrepro.config import ConfigError
+    from lthrepro.book import earlybird as earlybird_report
+    from lthrepro.core.config import ConfigError
     for kw in ({"EPS": 1.0}, {"KEEP": 1}, {"EPS": "0.1"}):
         with pytest.raises(ConfigError):
             earlybird_report.obtain("lenet", "smoke", [0], **kw)

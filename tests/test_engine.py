@@ -17,8 +17,10 @@ import json
 import pytest
 import torch
 
-from lthrepro import bench, config, data, lottery, models, train
-from lthrepro import results as res
+from lthrepro.core import config, data, models, train
+from lthrepro.experiments import lottery
+from lthrepro.scale import bench
+from lthrepro.store import results as res
 
 F64 = torch.float64
 TOL = 1e-9
@@ -161,7 +163,7 @@ def _frozen_at_init(model: str, n: int) -> list[train.Member]:
 
 
 def _learned(n: int) -> tuple[list, object]:
-    from lthrepro import supermask
+    from lthrepro.experiments import supermask
     names = list(models.layer_kinds("lenet"))
     out = []
     for i, m in enumerate(_tagged("lenet", n)):

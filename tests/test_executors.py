@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import config, executors, lottery, numerics
 from lthrepro.__main__ import main
+from lthrepro.core import config
+from lthrepro.experiments import lottery
+from lthrepro.scale import executors
+from lthrepro.store import numerics
 
 ROOT = Path(__file__).resolve().parent.parent
 # Under CI (.ci/run sets LTHREPRO_CI=1) the Ray tests must run: a missing Ray is a failure there,

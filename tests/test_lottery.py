@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from lthrepro import config, lottery, models, pruning
-from lthrepro import results as res
+from lthrepro.core import config, models, pruning
+from lthrepro.experiments import lottery
+from lthrepro.store import results as res
 
 
 def _cfg(**kw):

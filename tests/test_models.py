@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lthrepro import models
+from lthrepro.core import models
 
 
 @pytest.mark.parametrize("model, total", [

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lthrepro import data, runner
+from lthrepro.book import execute as runner
+from lthrepro.core import data
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "_build" / "nb-smoke"

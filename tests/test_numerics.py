@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import config, lottery, numerics, verify
-from lthrepro import results as res
 from lthrepro.__main__ import main
+from lthrepro.core import config
+from lthrepro.experiments import lottery
+from lthrepro.scale import verify
+from lthrepro.store import numerics
+from lthrepro.store import results as res
 
 
 def test_golden_run_matches_the_committed_golden_file(mnist_root):

@@ -12,8 +12,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lthrepro import paper, results, runner
-from lthrepro.config import make_config, run_name
+from lthrepro.book import claims as paper
+from lthrepro.book import execute as runner
+from lthrepro.core.config import make_config, run_name
+from lthrepro.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET_PM = [100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6]
@@ -103,7 +105,7 @@ def test_approximate_claims_never_judged():
         t = paper.compare(fig, df)
         assert (t["Holds?"] == "— (approximate)").all()
         assert t["Paper"].str.startswith("≈").all()
-    from lthrepro import stability_book  # noqa: F401 - its chapter's claims join paper.CLAIMS on import
+    from lthrepro.book import stability as stability_book  # noqa: F401 - its chapter's claims join paper.CLAIMS on import
     assert "stab_lenet_instability" in paper.CLAIMS
     for fig, claims in paper.CLAIMS.items():
         for c, _unit in claims:
@@ -143,7 +145,8 @@ def _fake_run(tmp: Path, cfg) -> Path:
 
 
 def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
-    from lthrepro import experiments, lottery
+    from lthrepro.experiments import lottery
+    from lthrepro.scale import ondemand as experiments
     cfg = make_config("lenet", "smoke", levels=2, oneshot=True)
     assert len(results.expected_members(cfg)) == 3 + 2 * 2  # IMP 0..2, reinit + one-shot at 1..2
     monkeypatch.setattr(experiments, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro import config, lottery, plan, runner
 from lthrepro.__main__ import main
+from lthrepro.book import execute as runner
+from lthrepro.core import config
+from lthrepro.experiments import lottery
+from lthrepro.scale import plan
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

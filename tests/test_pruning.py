@@ -1,6 +1,6 @@
 import torch
 
-from lthrepro import models, pruning
+from lthrepro.core import models, pruning
 
 
 def _lenet_weights(seed=0):

@@ -13,9 +13,10 @@ import sys
 import pytest
 import torch
 
-from lthrepro import config, lottery, models
-from lthrepro import results as res
 from lthrepro.__main__ import main
+from lthrepro.core import config, models
+from lthrepro.experiments import lottery
+from lthrepro.store import results as res
 
 
 def _cfg(**kw):
@@ -44,7 +45,7 @@ def test_a_saved_tensor_holds_one_run_not_the_group(tmp_path):
 
 def test_global_masks_are_saved_per_layer(tmp_path):
     # Global pruning builds each layer's mask as a view of one flat vector over all layers.
-    from lthrepro import pruning
+    from lthrepro.core import pruning
     w = {"a": torch.randn(50), "b": torch.randn(70)}
     m = pruning.prune_global({k: v.abs() for k, v in w.items()}, pruning.full_mask(w, ["a", "b"]), 0.2, ["a", "b"])
     res.save_member(tmp_path / "x", {}, m, None, None)

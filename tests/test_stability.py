@@ -10,9 +10,10 @@ import functools
 import pytest
 import torch
 
-from lthrepro import data, models, pruning, stability, train
-from lthrepro.config import ConfigError
-from lthrepro.interpolation import barrier, path_errors, recompute_bn
+from lthrepro.core import data, models, pruning, train
+from lthrepro.core.config import ConfigError
+from lthrepro.experiments import stability
+from lthrepro.experiments.interpolation import barrier, path_errors, recompute_bn
 
 F64 = torch.float64
 
@@ -173,7 +174,7 @@ def test_cli_bad_input_exits_2_with_one_line(capsys):
 
 
 def test_lmc_presets_keep_lth_hashes():
-    from lthrepro.config import make_config, run_name
+    from lthrepro.core.config import make_config, run_name
     assert run_name(make_config("lenet", "budget")) == "lenet-19262789"
     cfg, spec = stability.make("vgg16_lmc", "paper")
     assert cfg.model == "vgg16" and cfg.iterations == 62_500 and cfg.milestones == (31_250, 46_875)
@@ -183,8 +184,8 @@ def test_lmc_presets_keep_lth_hashes():
 def test_force_extends_a_folder_trained_under_other_numerics(tmp_path, monkeypatch):
     """The refusal names --force; --force (Experiment(force=True), CLI --force) extends the folder
     and both fingerprints stay in provenance.json (the mix is recorded, not hidden)."""
-    from lthrepro import numerics
-    from lthrepro import results as res
+    from lthrepro.store import numerics
+    from lthrepro.store import results as res
     fps = [{"fingerprint": f, "platform": "cpu/x86_64/torch-test", "cpu": c, "parts": ["x"]}
            for f, c in (("aaaa", "kind-a"), ("bbbb", "kind-b"))]
     monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": fps[0])

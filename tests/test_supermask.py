@@ -4,8 +4,10 @@ constants, the untrained-supermask table, the learned-supermask runner and the D
 import pytest
 import torch
 
-from lthrepro import config, experiments, lottery, models, pruning, supermask
-from lthrepro import results as res
+from lthrepro.core import config, models, pruning
+from lthrepro.experiments import lottery, supermask
+from lthrepro.scale import ondemand as experiments
+from lthrepro.store import results as res
 
 
 def test_straight_through_estimator_passes_gradients_to_the_scores():

@@ -2,7 +2,7 @@ import dataclasses
 
 import torch
 
-from lthrepro import config, data, models, pruning, train
+from lthrepro.core import config, data, models, pruning, train
 
 
 def _setup(model="lenet", **kw):

@@ -4,8 +4,10 @@ clone that has only the committed summaries (no tensors), gives exactly what one
 
 import shutil
 
-from lthrepro import config, experiments, lottery
-from lthrepro import results as res
+from lthrepro.core import config
+from lthrepro.experiments import lottery
+from lthrepro.scale import ondemand as experiments
+from lthrepro.store import results as res
 
 
 def _cfg(seeds):

@@ -35,11 +35,14 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_mod
-from . import lottery, models, numerics, plan
-from . import results as res
-from .config import EXECUTORS, Config, ConfigError
-from .supermask import LearnedSupermaskRunner
+from lthrepro.core import data as data_mod
+from lthrepro.core import models
+from lthrepro.core.config import EXECUTORS, Config, ConfigError
+from lthrepro.experiments import lottery
+from lthrepro.experiments.supermask import LearnedSupermaskRunner
+from lthrepro.scale import plan
+from lthrepro.store import numerics
+from lthrepro.store import results as res
 
 STOPPED = 75  # exit status of a time-boxed run stopped with work left (EX_TEMPFAIL): run it again
 
@@ -450,7 +453,7 @@ def execute(cfgs: list[Config], device: str = "cpu", root: Path | None = None, e
         raise ConfigError("--deadline time-boxes the local executor (one device); "
                           "drop --deadline or use --executor local")
     if executor == "local":
-        from .config import check_device
+        from lthrepro.core.config import check_device
         check_device(device)  # (a Ray worker's device is checked where it runs)
     cfgs = plan.merge(cfgs)
     if executor == "local" and deadline is None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from . import results as res
-from .config import Config, ConfigError, config_hash
-from .lottery import Runner
-from .numerics import fingerprint, recorded
+from lthrepro.core.config import Config, ConfigError, config_hash
+from lthrepro.experiments.lottery import Runner
+from lthrepro.store import results as res
+from lthrepro.store.numerics import fingerprint, recorded
 
 
 def config_of(run_dir: Path) -> Config:

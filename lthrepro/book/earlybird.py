@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from . import earlybird as eb
-from . import results as res
-from .config import check_parameters, make_config, run_name
-from .paper import Claim
+from lthrepro.experiments import earlybird as eb
+from lthrepro.store import results as res
+from lthrepro.core.config import check_parameters, make_config, run_name
+from lthrepro.book.claims import Claim
 
 TICKET_LABEL = {"eb-reset": "early-bird, reset to θ0", "eb_rel-reset": "early-bird (ε × max), reset to θ0",
                 "end-reset": "end of training, reset to θ0", "eb-continue": "early-bird, continued from the draw",

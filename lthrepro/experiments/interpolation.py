@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import models, train
+from lthrepro.core import models, train
 
 
 def barrier(errors: list[float]) -> float:

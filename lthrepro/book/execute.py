@@ -14,128 +14,15 @@ import os
 import time
 from pathlib import Path
 
-from . import config as cfgmod
+from lthrepro.core import config as cfgmod
+from lthrepro.scale import figures
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "notebooks"
 BOOK = ROOT / "book"
 
-# Where the book's smoke-profile pages read their results (committed, separate from the real
-# results in ``results/`` so a smoke number can never be mistaken for a result).
-SMOKE_RESULTS = "results-smoke"
-
-# On 2 shared CPU cores the smoke presets of the CIFAR nets still take tens of minutes per
-# figure (a Conv-2 smoke member costs ~3 min), so CPU smoke runs of those figures shrink the data
-# and schedule further. These pages only show that the pipeline runs; they are not results.
-CPU_SMOKE: dict[str, dict] = {
-    "conv": {"iterations": 40, "eval_every": 10, "train_limit": 400, "val_size": 200,
-             "test_limit": 200, "batch_size": 20, "levels": 1},
-    "big": {"iterations": 10, "eval_every": 5, "train_limit": 160, "val_size": 100,
-            "test_limit": 100, "batch_size": 8, "levels": 1},
-}
-# VGG-19 costs ~6 min per member even at that size on the shared CPU: its smoke page shows the
-# dense level of each learning-rate setting only.
-CPU_SMOKE["vgg"] = {**CPU_SMOKE["big"], "levels": 0}
-# Early-bird VGG-16 (You et al.): 6 "epochs" of 2 steps (8 training images, batch 4), one mask per
-# epoch, so the detector (5 masks) has something to watch; lr drops at epochs 3 and 4.5. A VGG-16
-# step is slow on the shared CPU, so the data are tiny: this only shows that the pipeline runs.
-CPU_SMOKE["eb"] = {"iterations": 12, "eval_every": 2, "milestones": [6, 9], "train_limit": 8,
-                   "val_size": 10, "test_limit": 10, "batch_size": 4}
-
-# figure key -> notebook file, the (preset, variant, extra config) runs it reads, smoke family.
-FIGURES: dict[str, dict] = {
-    "fig01": {"file": "fig01_lenet_random_sparse.ipynb", "family": None,
-              "runs": [("lenet", None, {"random_prune": "fig1"})]},
-    "fig03": {"file": "fig03_lenet_training_curves.ipynb", "family": None,
-              "runs": [("lenet", None, {})]},
-    "fig04": {"file": "fig04_lenet_pruning.ipynb", "family": None,
-              "runs": [("lenet", None, {"oneshot": True})]},
-    "fig05": {"file": "fig05_conv.ipynb", "family": "conv",
-              "runs": [(p, None, {}) for p in ("conv2", "conv4", "conv6")]},
-    "fig06": {"file": "fig06_conv_dropout.ipynb", "family": "conv",
-              "runs": [(p, v, {}) for p in ("conv2", "conv4", "conv6") for v in (None, "dropout")]},
-    "fig07": {"file": "fig07_vgg19.ipynb", "family": "vgg",
-              "runs": [("vgg19", v, {}) for v in (None, "lr0.01", "warmup10k")]},
-    "fig08": {"file": "fig08_resnet18.ipynb", "family": "big",
-              "runs": [("resnet18", v, {}) for v in (None, "lr0.01", "lr0.03-warmup20k")]},
-    # Early-bird tickets (You et al. 2020): results in earlybird-<preset>-<hash> (earlybird.py).
-    "eb_lenet": {"file": "earlybird_lenet.ipynb", "family": None, "runs": [("lenet", None, {})],
-                 "earlybird": "lenet"},
-    "eb_vgg16": {"file": "earlybird_vgg16.ipynb", "family": "eb", "runs": [("vgg16-eb", None, {})],
-                 "earlybird": "vgg16-eb"},
-}
-# The stability chapter (LMC / STAB, stability.py): one stability run per page, keyed by preset.
-FIGURES.update({f"stab_{name}": {"file": f"stab_{name}.ipynb", "family": fam, "runs": [], "stability": preset}
-                for name, fam, preset in (("lenet_instability", None, "lenet"), ("lenet_paths", None, "lenet"),
-                                          ("lenet_rewinding", None, "lenet"), ("resnet20", "big", "resnet20_lmc"),
-                                          ("vgg16", "big", "vgg16_lmc"))})
-
-# Figures made of lottery runs: what ``plan`` and ``run FIGURE`` take (issue 14).
-PLANNED = [k for k, f in FIGURES.items() if f["runs"] and not f.get("earlybird")]
-
-# Pages that only have smoke results in this repository (no GPU run yet, LTH §3-4 nets).
-SMOKE_ONLY = ("fig05", "fig06", "fig07", "fig08", "stab_resnet20", "stab_vgg16")
-
-
 class NotebookError(RuntimeError):
     """A notebook stopped with an error (shown as its own one-line message, exit status 2)."""
-
-# The supermask chapter's pages (Zhou et al. 2019, ``lthrepro.supermask``): notebook files. Their
-# parameters add PRESET; SEEDS defaults to the DLT profile's own seeds.
-DLT_PAGES: dict[str, str] = {k: f"{k}.ipynb" for k in ("dlt_criteria", "dlt_mask1", "dlt_mask0", "dlt_supermasks")}
-
-
-def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | None = None,
-               cpu_smoke: bool = True, executor: str = "local") -> dict:
-    """Papermill parameters for one figure under ``profile``."""
-    if key in DLT_PAGES:
-        from .supermask import dlt_config
-        return {"PRESET": "lenet", "PROFILE": profile, "SEEDS": list(dlt_config("lenet", profile).seeds),
-                "DEVICE": device, "RESULTS_DIR": results_dir or (SMOKE_RESULTS if profile == "smoke" else "results"),
-                "OVERRIDES": {}}
-    fig = FIGURES[key]
-    over = dict(CPU_SMOKE[fig["family"]]) if (profile == "smoke" and fig["family"] and cpu_smoke
-                                              and device == "cpu") else {}
-    if fig.get("stability"):
-        from . import stability
-        seeds = list(stability.make(fig["stability"], profile)[1].seeds)
-    else:
-        seeds = list(cfgmod.make_config(fig["runs"][0][0], profile).seeds)
-    if results_dir is None:
-        results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
-    params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
-              "OVERRIDES": over}
-    if key in PLANNED and executor != "local":  # lottery pages train missing runs on Ray (issue 14);
-        params["EXECUTOR"] = executor  # local is the notebooks' default: pages' commands stay as they are
-    return params
-
-
-def configs(key: str, params: dict) -> list[cfgmod.Config]:
-    """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
-    prof = params["PROFILE"]
-    return [cfgmod.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
-                               **{**{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
-                                     for k, x in extra.items()}, **params["OVERRIDES"]})
-            for p, v, extra in FIGURES[key]["runs"]]
-
-
-def figure_configs(key: str, profile: str, device: str = "cpu", seeds=None, **over) -> list[cfgmod.Config]:
-    """The configs figure ``key``'s notebook reads under ``profile`` (for ``plan`` and ``run``)."""
-    if key not in FIGURES:
-        raise cfgmod.ConfigError(f"unknown figure '{key}'; choose from {', '.join(FIGURES)}")
-    if key not in PLANNED:
-        raise cfgmod.ConfigError(f"'{key}' is a stability or early-bird page (its own runner), not planned or run "
-                                 f"by figure; choose from {', '.join(PLANNED)}")
-    params = parameters(key, profile, "cpu" if device.startswith("cpu") else device)
-    if seeds is not None:
-        params["SEEDS"] = list(seeds)
-    params["OVERRIDES"] = {**params["OVERRIDES"], **over}
-    return configs(key, params)
-
-
-def notebook_file(key: str) -> str:
-    return DLT_PAGES[key] if key in DLT_PAGES else FIGURES[key]["file"]
-
 
 def cli_command(key: str, params: dict) -> str:
     """The ``python -m lthrepro notebooks`` line that executes ``key`` with ``params``
@@ -144,9 +31,9 @@ def cli_command(key: str, params: dict) -> str:
     cmd = f"python -m lthrepro notebooks --profile {p} --only {key}"
     if params["DEVICE"] != "cpu":
         cmd += f" --device {params['DEVICE']}"
-    if params["RESULTS_DIR"] != (SMOKE_RESULTS if p == "smoke" else "results"):
+    if params["RESULTS_DIR"] != (figures.SMOKE_RESULTS if p == "smoke" else "results"):
         cmd += f" --results {params['RESULTS_DIR']}"
-    default = parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])
+    default = figures.parameters(key, p, params["DEVICE"], params["RESULTS_DIR"])
     if params["OVERRIDES"].get("levels") not in (None, default["OVERRIDES"].get("levels")):
         cmd += f" --levels {params['OVERRIDES']['levels']}"
     if params["SEEDS"] != default["SEEDS"]:
@@ -165,13 +52,13 @@ def fold_parameters(nb, key: str, params: dict):
     with" box: the parameters, once, as the commands that reproduce the page."""
     import nbformat
 
-    from .pages import run_with
+    from lthrepro.book.pages import run_with
     for c in nb.cells:
         tags = c.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             c.metadata["tags"] = [*tags, "remove-cell"]
     nb.cells = [c for c in nb.cells if "run-with" not in c.metadata.get("tags", [])]
-    box = nbformat.v4.new_markdown_cell(run_with(notebook_file(key), params, cli_command(key, params)))
+    box = nbformat.v4.new_markdown_cell(run_with(figures.notebook_file(key), params, cli_command(key, params)))
     box["id"], box.metadata["tags"] = "run-with", ["run-with"]
     nb.cells.append(box)
     return nb
@@ -185,8 +72,8 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
     import nbformat
     import papermill as pm
 
-    from . import results
-    src = SOURCE / notebook_file(key)
+    from lthrepro.store import results
+    src = SOURCE / figures.notebook_file(key)
     out = Path(out_dir) / src.name
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     results.check_writable(out.parent, "--out")
@@ -215,14 +102,14 @@ def status_markdown(book: Path = BOOK) -> str:
     """The status page: provenance of every result behind every executed figure page."""
     import nbformat
 
-    from . import results
+    from lthrepro.store import results
     lines = ["# Status of every figure", "",
              "Generated by `python -m lthrepro notebooks` from the recorded `config.json` and "
              "`provenance.json` of each result folder. Smoke rows check that the pipeline runs; "
              "they are not results.", "",
              "| Figure | Run | Profile | Seeds | Levels on disk | Device | Date | Commit | Wall time |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for key, fig in FIGURES.items():
+    for key, fig in figures.FIGURES.items():
         nb_path = Path(book) / fig["file"]
         if not nb_path.exists():
             lines.append(f"| {key} | not executed yet | | | | | | | |")
@@ -232,17 +119,18 @@ def status_markdown(book: Path = BOOK) -> str:
             lines.append(f"| {key} | no parameters recorded | | | | | | | |")
             continue
         if fig.get("stability"):
-            from . import stability_book
+            from lthrepro.book import stability as stability_book
             d = stability_book.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
                                       root=params["RESULTS_DIR"], **params["OVERRIDES"])[0]
             i = stability_book.info(d)
             lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
                          f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
             continue
-        for cfg in configs(key, params):
+        for cfg in figures.configs(key, params):
             root = results.resolve_root(params["RESULTS_DIR"])
             if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
-                from . import earlybird, earlybird_report
+                from lthrepro.experiments import earlybird
+                from lthrepro.book import earlybird as earlybird_report
                 spec = earlybird.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             else:
@@ -256,7 +144,7 @@ def status_markdown(book: Path = BOOK) -> str:
 def params_from_args(key: str, a: argparse.Namespace) -> dict:
     """The papermill parameters ``python -m lthrepro notebooks`` gives page ``key``."""
     executor = f"ray:{a.address}" if getattr(a, "address", None) else getattr(a, "executor", "local")
-    params = parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke, executor=executor)
+    params = figures.parameters(key, a.profile, a.device, a.results, cpu_smoke=not a.full_smoke, executor=executor)
     if a.levels is not None:  # not hashed: renders the finished levels of a longer run
         params["OVERRIDES"]["levels"] = a.levels
     if getattr(a, "seeds", None):  # the trials a page reads, e.g. 2 of the paper's 5 (issue 15)
@@ -288,10 +176,10 @@ def page_counts(items: list[str] | None) -> dict:
 
 
 def cmd_notebooks(a: argparse.Namespace) -> int:
-    keys = list(FIGURES) if not a.only else a.only
-    bad = [k for k in keys if k not in FIGURES and k not in DLT_PAGES]
+    keys = list(figures.FIGURES) if not a.only else a.only
+    bad = [k for k in keys if k not in figures.FIGURES and k not in figures.DLT_PAGES]
     if bad:
-        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*FIGURES, *DLT_PAGES])}")
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
     cfgmod.check_device(a.device)
@@ -302,23 +190,23 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
     if a.seeds is not None and (min(a.seeds) < 0 or len(set(a.seeds)) != len(a.seeds)):
         raise cfgmod.ConfigError(f"--seeds {' '.join(map(str, a.seeds))}: give each trial once, as numbers 0 or more "
                                  "(e.g. --seeds 0 1)")
-    other = [k for k in keys if k not in PLANNED]
+    other = [k for k in keys if k not in figures.PLANNED]
     if page_counts(a.set) and other:
         raise cfgmod.ConfigError(f"--set {a.set[0]}: controls per trial apply to the LTH figure pages "
-                                 f"({', '.join(PLANNED)}); leave it out for '{other[0]}'")
+                                 f"({', '.join(figures.PLANNED)}); leave it out for '{other[0]}'")
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
     for i, key in enumerate(keys, 1):
         params = params_from_args(key, a)
         t0 = time.time()
-        print(f"[{i}/{len(keys)}] {key}: {notebook_file(key)} (profile {a.profile}, "
+        print(f"[{i}/{len(keys)}] {key}: {figures.notebook_file(key)} (profile {a.profile}, "
               f"seeds {params['SEEDS']}, device {a.device})", flush=True)
         execute(key, params, out, progress=not a.quiet)
-        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / notebook_file(key)}",
+        print(f"[{i}/{len(keys)}] {key}: done in {time.time() - t0:.0f} s -> {out / figures.notebook_file(key)}",
               flush=True)
     if out.resolve() == BOOK.resolve():
-        from .results import write_text
+        from lthrepro.store.results import write_text
         write_text(BOOK / "status.md", status_markdown(BOOK))
         print(f"status page: {BOOK / 'status.md'}")
     return 0  # the CLI then rewrites the landing page's and README's results tables (landing)
@@ -327,14 +215,14 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
-    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*FIGURES, *DLT_PAGES])}")
+    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "
                         "the stability pages train here)")
     n.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
     n.add_argument("--results", default=None,
-                   help=f"results root (default: results, or {SMOKE_RESULTS} for smoke)")
+                   help=f"results root (default: results, or {figures.SMOKE_RESULTS} for smoke)")
     n.add_argument("--levels", type=int, default=None,
                    help="render only pruning levels 0..N (a run in progress, or one stopped at level N)")
     n.add_argument("--seeds", type=int, nargs="+", default=None,

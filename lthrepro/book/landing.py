@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 THUMBS = BOOK / "_static" / "thumbs"
 THUMB_WIDTH = 280  # px: a thumbnail, not the figure
@@ -110,27 +110,31 @@ def stored_table(nb):
 
 
 def figure_key(stem: str) -> str | None:
-    """The ``runner.FIGURES`` key of a page (None for pages that are not figures)."""
-    from . import runner
-    return next((k for k, f in runner.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
+    """The ``figures.FIGURES`` key of a page (None for pages that are not figures)."""
+    from lthrepro.scale import figures
+    return next((k for k, f in figures.FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)
 
 
 def lottery_runs(key: str, params: dict) -> list[tuple[str, object, Path]]:
     """(run label, config, results folder) of each lottery run an LTH figure page reads."""
-    from . import config, results, runner
+    from lthrepro.scale import figures
+    from lthrepro.core import config
+    from lthrepro.store import results
     root = results.resolve_root(params["RESULTS_DIR"])
     return [(f"{preset}-{variant}" if variant else preset, cfg, root / config.run_name(cfg))
-            for (preset, variant, _), cfg in zip(runner.FIGURES[key]["runs"], runner.configs(key, params),
+            for (preset, variant, _), cfg in zip(figures.FIGURES[key]["runs"], figures.configs(key, params),
                                                  strict=True)]
 
 
 def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
-    from . import paper, results, runner
+    from lthrepro.scale import figures
+    from lthrepro.book import claims as paper
+    from lthrepro.store import results
     key = figure_key(stem)
     # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
     # page's table: their claims join paper.CLAIMS only once their module is imported.
-    if key not in runner.PLANNED or not params or key not in paper.CLAIMS:
+    if key not in figures.PLANNED or not params or key not in paper.CLAIMS:
         return None
     frames = {}
     for label, cfg, d in lottery_runs(key, params):
@@ -175,9 +179,10 @@ def status_text(nb, params: dict) -> str:
 def coverage_text(stem: str, params: dict) -> str:
     """How many of the paper's trials and controls an LTH figure page rests on, counted from its
     results folder (``results.coverage``, issue 15); "" for other pages and smoke runs."""
-    from . import results, runner
+    from lthrepro.scale import figures
+    from lthrepro.store import results
     key = figure_key(stem)
-    if key not in runner.PLANNED or not params or params.get("PROFILE") == "smoke":
+    if key not in figures.PLANNED or not params or params.get("PROFILE") == "smoke":
         return ""
     texts = [results.coverage(d, cfg.to_dict()) for _, cfg, d in lottery_runs(key, params)
              if (d / "config.json").exists()]
@@ -237,12 +242,12 @@ DLT_FAMILIES = {"dlt_criteria": ["criteria"], "dlt_mask1": ["mask1"], "dlt_mask0
 
 
 def _configs(stem: str, params: dict) -> list:
-    from . import runner
+    from lthrepro.scale import figures
     key = figure_key(stem)
     if key is not None:
-        return runner.configs(key, params)
+        return figures.configs(key, params)
     if stem in DLT_FAMILIES:
-        from . import supermask
+        from lthrepro.experiments import supermask
         return supermask.family_configs(params["PRESET"], params["PROFILE"], DLT_FAMILIES[stem],
                                         **{**params["OVERRIDES"], "seeds": tuple(params["SEEDS"])})
     return []
@@ -250,7 +255,8 @@ def _configs(stem: str, params: dict) -> list:
 
 def _wall(params: dict, stem: str) -> tuple[str, str]:
     """(measured time, device) of the runs a page reads, from their provenance.json."""
-    from . import config, results
+    from lthrepro.core import config
+    from lthrepro.store import results
     cfgs = _configs(stem, params) if params else []
     sessions = {}  # runs trained together share one session: count it once
     for cfg in cfgs:
@@ -267,17 +273,18 @@ def _wall(params: dict, stem: str) -> tuple[str, str]:
 def rerun_table(pages: list[Page]) -> str:
     """Per page: what re-running it costs (measured: provenance.json; GPU: estimates), then
     the exact papermill and CLI commands that re-run it."""
-    from . import runner
+    from lthrepro.scale import figures
+    from lthrepro.book import execute
     lines = ["| Page | Rendered from | Time measured (device) | One GPU, budget profile |", "|---|---|---|---|"]
     cmds = []
     for p in pages:
-        key = figure_key(p.stem) or (p.stem if p.stem in runner.DLT_PAGES else None)
+        key = figure_key(p.stem) or (p.stem if p.stem in figures.DLT_PAGES else None)
         wall, dev = _wall(p.params, p.stem)
-        family = runner.FIGURES[key]["family"] if key in runner.FIGURES else "dlt"
+        family = figures.FIGURES[key]["family"] if key in figures.FIGURES else "dlt"
         lines.append(f"| [{_cell(p.title)}]({p.stem}.ipynb) | {p.params.get('PROFILE', '?')} profile "
                      f"| {f'{wall} ({dev})' if wall else 'not recorded'} "
                      f"| {GPU_ESTIMATE.get(family or 'lenet', 'not estimated')} |")
-        cli = [runner.cli_command(key, p.params)] if key and p.params else []
+        cli = [execute.cli_command(key, p.params)] if key and p.params else []
         cmds += [f"**{p.title}**", "", "```bash",
                  f"papermill notebooks/{p.stem}.ipynb book/{p.stem}.ipynb -y '{json.dumps(p.params)}'", *cli,
                  "```", ""]
@@ -326,7 +333,7 @@ def add_parser(sub) -> None:
 def after_notebooks(a) -> None:
     """After ``notebooks`` wrote into book/: the landing page's and README's results tables
     follow the pages (landing sits above runner, so the CLI calls this, not runner)."""
-    from . import runner
-    if (a.out is None or Path(a.out).resolve() == runner.BOOK.resolve()):
+    from lthrepro.book import execute
+    if (a.out is None or Path(a.out).resolve() == execute.BOOK.resolve()):
         for path in write_all():
             print(f"results table: {path}")

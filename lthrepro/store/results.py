@@ -41,7 +41,7 @@ class ResultsError(RuntimeError):
 
 
 def results_root() -> Path:
-    return Path(os.environ.get("LTHREPRO_RESULTS", Path(__file__).resolve().parent.parent / "results"))
+    return Path(os.environ.get("LTHREPRO_RESULTS", Path(__file__).resolve().parents[2] / "results"))
 
 
 # ------------------------------------------------------------------------------- writing
@@ -92,7 +92,7 @@ def write_text(path: Path, text: str) -> None:
 def smoke_root() -> Path:
     """Where command-line smoke runs go unless asked otherwise: a scratch folder under the
     git-ignored ``_build/``, so a smoke run never lands in the committed ``results/``."""
-    return Path(__file__).resolve().parent.parent / "_build" / "smoke-results"
+    return Path(__file__).resolve().parents[2] / "_build" / "smoke-results"
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -292,7 +292,7 @@ def remove_stale_tmp(run_dir: Path) -> int:
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+                              text=True, cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or "unknown"
     except Exception:  # noqa: BLE001
         return "unknown"
 
@@ -303,7 +303,7 @@ def tree_clean() -> bool | None:
     try:
         r = subprocess.run(["git", "status", "--porcelain", "--", "lthrepro", "pyproject.toml",
                             "requirements.txt"], capture_output=True, text=True,
-                           cwd=Path(__file__).resolve().parent.parent, timeout=10)
+                           cwd=Path(__file__).resolve().parents[2], timeout=10)
     except Exception:  # noqa: BLE001
         return None
     return None if r.returncode else not r.stdout.strip()
@@ -379,7 +379,7 @@ def resolve_root(root: str | Path | None) -> Path:
     if root is None:
         return results_root()
     p = Path(root)
-    return p if p.is_absolute() else Path(__file__).resolve().parent.parent / p
+    return p if p.is_absolute() else Path(__file__).resolve().parents[2] / p
 
 
 def expected_members(cfg) -> list[tuple[str, int, int, int]]:
@@ -396,7 +396,7 @@ def expected_members(cfg) -> list[tuple[str, int, int, int]]:
 
 
 def missing(cfg, root: str | Path | None = None) -> list[tuple[str, int, int, int]]:
-    from .config import run_name
+    from lthrepro.core.config import run_name
     d = resolve_root(root) / run_name(cfg)
     return [m for m in expected_members(cfg) if not is_done(member_dir(d, *m))]
 
@@ -477,7 +477,7 @@ PAPER_RANDOM_PER_TRIAL = 2
 def coverage(run_dir: Path, cfg: dict) -> str:
     """How much of the paper's protocol a result rests on, counted from the runs on disk:
     e.g. "paper schedule, 2 of 5 trials, 1 of 3 reinits per trial" (issue 15)."""
-    from .config import PRESETS, make_config
+    from lthrepro.core.config import PRESETS, make_config
     base = cfg["preset"].split("-")[0]
     if base not in PRESETS:
         return ""

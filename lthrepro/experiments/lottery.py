@@ -21,11 +21,12 @@ from pathlib import Path
 
 import torch
 
-from . import actions, models, numerics, pruning
-from . import data as data_mod
-from . import results as res
-from .config import Config, ConfigError, config_hash, derive_seed, run_name
-from .train import Member, train_group
+from lthrepro.core import actions, models, pruning
+from lthrepro.core import data as data_mod
+from lthrepro.core.config import Config, ConfigError, config_hash, derive_seed, run_name
+from lthrepro.core.train import Member, train_group
+from lthrepro.store import numerics
+from lthrepro.store import results as res
 
 
 class NoTrainError(RuntimeError):

@@ -20,11 +20,26 @@ import os
 import time
 from pathlib import Path
 
-from . import pruning
-from . import results as res
-from .config import Config, ConfigError, check_device, check_group, parse_executor, parse_overrides, run_name
-from .lottery import Runner, run_many
-from .supermask import FAMILIES, KEY, LearnedSupermaskRunner, dlt_config, family_configs, untrained, write_untrained
+from lthrepro.core import pruning
+from lthrepro.core.config import (
+    Config,
+    ConfigError,
+    check_device,
+    check_group,
+    parse_executor,
+    parse_overrides,
+    run_name,
+)
+from lthrepro.experiments.lottery import Runner, run_many
+from lthrepro.experiments.supermask import (
+    FAMILIES,
+    LearnedSupermaskRunner,
+    dlt_config,
+    family_configs,
+    untrained,
+    write_untrained,
+)
+from lthrepro.store import results as res
 
 
 def make_runner(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Runner:
@@ -50,40 +65,8 @@ def obtain(cfg: Config, device: str = "cpu", root: str | Path | None = None, exe
         return d
     if name == "local":
         return run(cfg, device=device, root=res.resolve_root(root))
-    from . import executors  # (same layer; executors never imports this module)
+    from lthrepro.scale import executors  # (same layer; executors never imports this module)
     return executors.execute([cfg], device, res.resolve_root(root), name, address)[0][0]
-
-
-# ------------------------------------------------------------------------ DLT notebook reads
-def family_frames(preset: str, profile: str, family: str, root=None, device: str = "cpu",
-                  **over) -> tuple[dict, list[dict]]:
-    """{variant: summary DataFrame} for one ablation family (baseline first) and run infos.
-    Missing results are trained (one config at a time) unless LTHREPRO_NO_TRAIN=1."""
-    frames, infos = {}, []
-    for v in FAMILIES[family]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        d = obtain(cfg, device=device, root=root)
-        frames[v[KEY[family]]] = res.load_summary(d, cfg)
-        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
-    return frames, infos
-
-
-def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **over):
-    """One row per learned-supermask run: weights, DWR, accuracies and density."""
-    import pandas as pd
-    rows, infos = [], []
-    for v in FAMILIES["learned"]:
-        cfg = dlt_config(preset, profile, **v, **over)
-        d = obtain(cfg, device=device, root=root)
-        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
-        for s in cfg.seeds:
-            m = res.read_json(res.member_dir(d, "imp", s, 0, 0) / "metrics.json")
-            rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,
-                         **{k: m[k] for k in ("density", "threshold_density", "sampled10_test_acc",
-                                              "sampled10_test_acc_min", "sampled10_test_acc_max",
-                                              "threshold_test_acc", "final_test_acc",
-                                              "early_stop_test_acc")}})
-    return pd.DataFrame(rows), infos
 
 
 # ---------------------------------------------------------------------------------- driver

@@ -43,12 +43,13 @@ from pathlib import Path
 
 import torch
 
-from . import data as data_mod
-from . import models, numerics, pruning
-from . import results as res
-from .config import Config, ConfigError, config_hash, make_config
-from .lottery import NoTrainError
-from .train import Member, train_group
+from lthrepro.core import data as data_mod
+from lthrepro.core import models, pruning
+from lthrepro.core.config import Config, ConfigError, config_hash, make_config
+from lthrepro.core.train import Member, train_group
+from lthrepro.experiments.lottery import NoTrainError
+from lthrepro.store import numerics
+from lthrepro.store import results as res
 
 RETRAIN = ("reset", "continue")
 # Per preset: mask kind, targets (IMP levels for weights: Pm 51.3 / 21.1 / 7.0% for LeNet; pruned

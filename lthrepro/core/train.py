@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from . import data as data_mod
-from . import models
-from .config import Config, derive_seed
+from lthrepro.core import data as data_mod
+from lthrepro.core import models
+from lthrepro.core.config import Config, derive_seed
 
 Tensor = torch.Tensor
 

@@ -30,10 +30,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import results as res
-from .config import Config, ConfigError, run_name
+from lthrepro.core.config import Config, ConfigError, run_name
+from lthrepro.store import results as res
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(os.environ.get("LTHREPRO_BENCH", ROOT / "benchmarks" / "results"))
 OFFICIAL_TEST = {"mnist": 10_000, "cifar10": 10_000, "synthetic": 400}
 OFFICIAL_TRAIN = {"mnist": 60_000, "cifar10": 50_000, "synthetic": 1_200}
@@ -127,7 +127,7 @@ def forward_flops(model: str) -> float:
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from . import models
+    from lthrepro.core import models
     aten = torch.ops.aten
     total = [0]
 
@@ -236,7 +236,7 @@ def rate_for(cfg: Config, device: str, root: Path | None = None, bench_dir: Path
 
 def bench_batch(model: str) -> int:
     """Batch size ``bench`` times ``model`` at: its paper preset's."""
-    from .config import PRESETS
+    from lthrepro.core.config import PRESETS
     return next(c.batch_size for c in PRESETS.values() if c.model == model)
 
 

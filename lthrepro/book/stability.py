@@ -12,8 +12,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from . import config, paper, stability
-from . import results as res
+from lthrepro.core import config
+from lthrepro.book import claims as paper
+from lthrepro.experiments import stability
+from lthrepro.store import results as res
 
 MATCH, STABLE = 0.2, 2.0  # LMC §4.4: within 0.2 points of dense; LMC §2: instability < 2%
 KIND_LABEL = {"dense": "dense network", "imp": "IMP subnetwork", "random": "random pruning",
@@ -55,7 +57,7 @@ def chains(run_dir: Path, cfg, spec) -> pd.DataFrame:
     """IMP-with-rewinding chains (final test accuracy per level) with a column k."""
     import dataclasses
 
-    from .config import run_name
+    from lthrepro.core.config import run_name
     out = []
     for k in spec.chain_ks:
         c = dataclasses.replace(cfg, rewind=k)
@@ -287,7 +289,7 @@ def verdict(table: pd.DataFrame, i: dict) -> str:
         return (f"**Verdict ({i['profile']} profile, seeds {i['seeds']}):** nothing on this page is judged: "
                 "its published values are secondary (S) or read off plots; ours are shown beside them.")
     s = paper.verdict(table[judged].reset_index(drop=True), i)
-    from .config import make_config
+    from lthrepro.core.config import make_config
     ratio = table.Claim.str.contains("L2").any()
     if ratio and i["iterations"] < make_config(i["config"]["preset"], "paper").iterations:
         s += (" This profile trains fewer iterations than the paper, so the copies have less time to "

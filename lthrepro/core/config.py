@@ -307,7 +307,7 @@ def field_rule(key: str, value) -> str | None:
 
 def _choices() -> dict[str, tuple[str, object]]:
     """Fields naming one entry of a registry: field -> (what it is, the registry)."""
-    from . import actions, models, pruning  # registries live beside the code they name
+    from lthrepro.core import actions, models, pruning  # registries live beside the code they name
     return {"model": ("model", models.MODELS), "dataset": ("data set", DATASETS),
             "profile": ("profile", PROFILES), "optimizer": ("optimizer", ("adam", "sgd")),
             "scope": ("pruning scope", ("layerwise", "global")),
@@ -332,7 +332,7 @@ def validate(cfg: Config) -> None:
             if k == "supermask":
                 raise ConfigError(f"unknown supermask '{v}'; choose learned (or leave it empty)")
             raise ConfigError(f"unknown {what} '{v}'; choose one of {', '.join(reg)}")
-    from . import models
+    from lthrepro.core import models
     if cfg.dataset != "synthetic" and models.INPUT_SHAPE[cfg.model] != _DATA_SHAPE[cfg.dataset]:
         raise ConfigError(f"model {cfg.model} does not take {cfg.dataset} images; use the preset made "
                           "for this data set (see `python -m lthrepro list`)")
@@ -361,7 +361,7 @@ _DATA_SHAPE = {"mnist": (784,), "cifar10": (3, 32, 32)}
 
 
 def _validate_rates(cfg: Config) -> None:
-    from . import models
+    from lthrepro.core import models
     kinds = sorted(set(models.layer_kinds(cfg.model).values()))
     if not isinstance(cfg.rates, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in cfg.rates):
         raise ConfigError(f"rates is {cfg.rates!r}; it must map layer kinds to rates, "

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import torch
 
-from . import actions, models, pruning
-from . import results as res
-from .config import Config, derive_seed, make_config, run_name
-from .lottery import Runner
-from .pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
-from .train import Member, evaluate
+from lthrepro.core import actions, models, pruning
+from lthrepro.core.config import Config, derive_seed, make_config
+from lthrepro.core.pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
+from lthrepro.core.train import Member, evaluate
+from lthrepro.experiments.lottery import Runner
+from lthrepro.store import results as res
 
 Tensor = torch.Tensor
 
@@ -203,33 +203,8 @@ class LearnedSupermaskRunner(Runner):
                 / sum(p.numel() for p in probs.values())}
 
 
-# ------------------------------------------------------------------------ notebook reads
-def page_seeds(preset: str, profile: str, seeds: list[int] | None) -> list[int]:
-    """A DLT page's SEEDS parameter: None means the DLT profile's own seeds."""
-    return list(dlt_config(preset, profile).seeds) if seeds is None else list(seeds)
-
-
-def page_overrides(preset: str, profile: str, seeds: list[int], overrides: dict) -> dict:
-    """Config overrides of a DLT page. DLT profiles have their own seeds: a subset of them is
-    run; other seeds (e.g. the LTH profile's) are ignored, and the page says so."""
-    over = dict(overrides)
-    dlt_seeds = dlt_config(preset, profile, **over).seeds
-    if set(seeds) <= set(dlt_seeds):
-        over["seeds"] = tuple(seeds)
-    else:
-        print(f"SEEDS {list(seeds)} ignored: the DLT {profile} profile runs seeds {list(dlt_seeds)}")
-    return over
-
-
 KEY = {"criteria": "criterion", "mask1": "mask1", "mask0": "mask0"}
 
 
-def untrained_table(preset: str, profile: str, root=None, **over):
-    """The untrained-supermask table written by ``experiments.run_family`` (read only) and its provenance."""
-    import pandas as pd
-    d = res.resolve_root(root) / run_name(dlt_config(preset, profile, **over))
-    return pd.read_csv(d / "untrained_supermask.csv"), res.read_json(d / "untrained_supermask.json")
-
-
 __all__ = ["FAMILIES", "DLT_BUDGET", "dlt_config", "family_configs", "untrained", "write_untrained",
-           "sample_mask", "masked_weights", "LearnedSupermaskRunner", "MaskMember", "untrained_table"]
+           "sample_mask", "masked_weights", "LearnedSupermaskRunner", "MaskMember", "KEY"]

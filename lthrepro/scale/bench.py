@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data as data_mod
-from . import models
-from .config import Config, make_config
-from .train import Member, Result, lr_factor
+from lthrepro.core import data as data_mod
+from lthrepro.core import models
+from lthrepro.core.config import Config, make_config
+from lthrepro.core.train import Member, Result, lr_factor
 
 Tensor = torch.Tensor
 
@@ -387,7 +387,7 @@ def _timed(fn, dev: torch.device) -> float:
 
 def bench_model(model: str, groups: list[int], iters: int, dev: torch.device, data_name: str,
                 ref_members: int, eval_n: int, log=print) -> dict:
-    from .train import train_group
+    from lthrepro.core.train import train_group
     cfg = dataclasses.replace(make_config(PRESET_OF[model], "paper"), iterations=iters,
                               eval_every=iters)
     if data_name == "synthetic":
@@ -438,7 +438,7 @@ def _git_dirty() -> bool | None:
     import subprocess
     try:
         return bool(subprocess.run(["git", "status", "--porcelain", "lthrepro"], capture_output=True,
-                                   text=True, cwd=Path(__file__).parent.parent, timeout=5).stdout.strip())
+                                   text=True, cwd=Path(__file__).resolve().parents[2], timeout=5).stdout.strip())
     except Exception:  # noqa: BLE001
         return None
 
@@ -446,8 +446,8 @@ def _git_dirty() -> bool | None:
 def check_args(a: argparse.Namespace) -> list[int]:
     """Every option of ``bench`` checked (one-line ConfigError) before minutes of timing;
     returns the group sizes."""
-    from .config import ConfigError, check_device
-    from .results import check_writable
+    from lthrepro.core.config import ConfigError, check_device
+    from lthrepro.store.results import check_writable
     check_device(a.device)
     try:
         groups = [int(g) for g in a.group.split(",")]
@@ -469,7 +469,7 @@ def check_args(a: argparse.Namespace) -> list[int]:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from .results import device_name, git_commit
+    from lthrepro.store.results import device_name, git_commit
     groups = check_args(a)  # every option before any timing
     dev = torch.device(a.device)
     if a.threads:
@@ -513,5 +513,5 @@ def add_parser(sub) -> None:
     b.add_argument("--eval-n", type=int, default=1000, help="val/test examples evaluated")
     b.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads for both loops (default: torch's choice)")
-    b.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
+    b.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "benchmarks" / "results"))
     b.set_defaults(fn=cmd_bench)

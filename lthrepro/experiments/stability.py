@@ -1,0 +1,388 @@
+"""Instability analysis (Frankle et al. 2020, "Linear Mode Connectivity and the LTH", LMC) and
+IMP with rewinding (Frankle et al. 2019, "Stabilizing the LTH", STAB), on the group engine.
+
+Per trial seed s (everything below is a member of some ``train.train_group`` call):
+
+1. **parent**: the dense network trained from θ0 with data order s, keeping weights, batch-norm
+   statistics and optimizer state at every rewind point k.
+2. **chains**: IMP with survivors rewound to W_k (``lottery.Runner`` with ``rewind=k``); their
+   level 0 is the parent. The sparse pairs' masks come from here (LMC §4).
+3. **pairs**: two copies from one start at k, trained to the end of the schedule with different
+   data orders (data seeds derived from (s, copy)). ``dense``: the copies *continue* the parent
+   (weights, BN statistics and optimizer state at k, LMC §2). ``imp`` / ``random`` / ``reinit``
+   at an IMP level: W_k ⊙ m (reinit: a fresh Glorot draw ⊙ m; random: a random mask of the same
+   per-layer densities) with a fresh optimizer and the lr schedule from k (STAB §3).
+   Then the errors at ``alphas`` evenly spaced points on the line between the two copies (test
+   split, and a fixed subset of the training set); batch-norm nets get their running statistics
+   recomputed on training data at every point, endpoints included. Instability = max error −
+   mean of the endpoints' errors (LMC §2); also the L2 distance between the copies' weights (STAB).
+
+Results: ``results/stability-<preset>-<hash>/`` with config.json, provenance.json, summary.csv,
+``parent/s<seed>/``, ``chains/`` (a lottery results root) and
+``pairs/<kind>/s<seed>/k<k>/level<LL>/metrics.json``; each pair is written atomically when done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lthrepro.core import data as data_mod
+from lthrepro.core import models, pruning, train
+from lthrepro.core.config import Config, ConfigError, config_hash, make_config
+from lthrepro.experiments import lottery
+from lthrepro.experiments.interpolation import barrier, path_errors
+from lthrepro.store import numerics
+from lthrepro.store import results as res
+
+KINDS = ("dense", "imp", "random", "reinit")  # mask sources of a pair
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Which pairs an instability run trains. Only ``alphas`` and ``train_subset`` change a pair's
+    numbers (hashed); the grids say how many pairs there are (like LTH's levels and seeds)."""
+
+    ks: tuple[int, ...]  # rewind points of the dense pairs (iterations)
+    chain_ks: tuple[int, ...]  # rewind points of the IMP chains and sparse pairs
+    levels: tuple[int, ...]  # IMP levels of the sparse pairs
+    kinds: tuple[str, ...] = ("imp", "random", "reinit")
+    seeds: tuple[int, ...] = (0, 1)
+    alphas: int = 30  # LMC §2: 30 evenly spaced points in [0, 1]
+    train_subset: int = 10_000  # training examples for the train error along the path
+
+
+# Per preset and profile: config overrides ("cfg") and the Spec. Evaluation during training is
+# sparse (every 1,000 iterations): the pages use final accuracies, and evaluation does not change
+# training. LeNet budget (stated on every page): the LTH budget schedule (5,000 iterations, 1/10 of
+# the paper's), seed 0, dense k in {0, 100, 500, 2000}, IMP chains and sparse pairs at k in
+# {0, 500}, levels 7 and 15 (Pm 21.1% and 3.6%).
+SPECS: dict[str, dict[str, dict]] = {
+    "lenet": {
+        # Sized to the CPU time of two sessions: one seed, IMP chains rewound to k = 0 and 500.
+        # Seed 1 is the next step, with one torch thread as the rest (the folder already mixes two
+        # CPU kinds, hence --force): `OMP_NUM_THREADS=1 python -m lthrepro.stability lenet
+        # --profile budget --seeds 0 1 --force`.
+        "budget": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000), "chain_ks": (0, 500),
+                   "levels": (7, 15), "seeds": (0,)},
+        "paper": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000, 10_000),
+                  "chain_ks": (0, 500, 2000), "levels": (7, 15), "seeds": (0, 1, 2)},
+    },
+    # LMC's sparsest levels: ResNet-20 16.8% of conv weights (8 levels), VGG-16 1.4% (19).
+    "resnet20_lmc": {
+        "budget": {"cfg": {"eval_every": 2500}, "ks": (0, 500, 2000), "chain_ks": (0, 2000),
+                   "levels": (8,), "seeds": (0,)},
+        "paper": {"cfg": {"eval_every": 2500}, "ks": (0, 100, 500, 1000, 2000, 5000),
+                  "chain_ks": (0, 500, 2000), "levels": (8,), "seeds": (0, 1, 2)},
+    },
+    "vgg16_lmc": {
+        "budget": {"cfg": {"eval_every": 2500}, "ks": (0, 500, 2000), "chain_ks": (0, 2000),
+                   "levels": (12,), "seeds": (0,)},
+        "paper": {"cfg": {"eval_every": 2500}, "ks": (0, 100, 500, 1000, 2000, 5000),
+                  "chain_ks": (0, 500, 2000), "levels": (19,), "seeds": (0, 1, 2)},
+    },
+}
+
+
+def _smoke(cfg: Config) -> dict:
+    """Seconds on a CPU: two rewind points, shallow levels, few α for the CIFAR nets."""
+    k = max(1, cfg.iterations // 4)
+    lenet = cfg.model == "lenet"
+    return {"ks": (0, k), "chain_ks": (0, k) if lenet else (0,),
+            "levels": (2,) if lenet and cfg.levels >= 2 else (1,), "seeds": cfg.seeds,
+            "alphas": 30 if lenet else 6, "train_subset": 1000 if lenet else 100}
+
+
+def make(preset: str, profile: str = "budget", seeds=None, spec_over: dict | None = None,
+         **overrides) -> tuple[Config, Spec]:
+    """The training config and the Spec of a stability run; bad input -> one-line ConfigError."""
+    if preset not in SPECS:
+        raise ConfigError(f"no stability protocol for preset '{preset}'; choose one of {', '.join(SPECS)}")
+    entry = dict(SPECS[preset].get(profile, {}))
+    cfg = make_config(preset, profile, **{**entry.pop("cfg", {}), **overrides})
+    sp = _smoke(cfg) if profile == "smoke" else entry
+    sp = {**sp, **(spec_over or {})}
+    if seeds is not None:
+        sp["seeds"] = tuple(seeds)
+    try:
+        spec = Spec(**{k: tuple(v) if isinstance(v, list) else v for k, v in sp.items()})
+    except TypeError as e:
+        raise ConfigError(f"bad stability option: {e}") from None
+    check(cfg, spec)
+    return cfg, spec
+
+
+def check(cfg: Config, spec: Spec) -> None:
+    for k in (*spec.ks, *spec.chain_ks):
+        if not isinstance(k, int) or not 0 <= k < cfg.iterations:
+            raise ConfigError(f"rewind point k={k} lies beyond the schedule; choose k in [0, {cfg.iterations})")
+    bad = [m for m in spec.kinds if m not in KINDS[1:]]
+    if bad:
+        raise ConfigError(f"unknown mask source '{bad[0]}'; choose from {', '.join(KINDS[1:])}")
+    if any(not isinstance(lv, int) or lv < 1 for lv in spec.levels):
+        raise ConfigError(f"levels {spec.levels} must be IMP levels >= 1 (level 0 is the dense pair)")
+    if spec.alphas < 2 or spec.train_subset < 1 or not spec.seeds:
+        raise ConfigError("alphas must be >= 2, train_subset >= 1 and at least one seed given")
+
+
+def pair_keys(s: Spec) -> list[tuple[str, int, int, int]]:
+    """(kind, seed, k, level) of every pair ``s`` asks for."""
+    dense = [("dense", sd, k, 0) for k in s.ks for sd in s.seeds]
+    return dense + [(m, sd, k, lv) for k in s.chain_ks for lv in s.levels for m in s.kinds for sd in s.seeds]
+
+
+def run_name(cfg: Config, spec: Spec) -> str:
+    blob = json.dumps([config_hash(cfg), spec.alphas, spec.train_subset]).encode()
+    return f"stability-{cfg.preset}-{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+def copy_seed(seed: int, copy: int) -> int:
+    """Data order (and augmentation draws) of copy 0 or 1 of trial ``seed``'s pairs."""
+    return lottery.derive_seed("copy", seed, copy)
+
+
+class _Chain(lottery.Runner):
+    """An IMP-with-rewinding chain whose tensors are kept while a pair still needs its masks."""
+
+    needs: frozenset[int] = frozenset()
+
+    def _needed(self, seed: int, level: int) -> bool:
+        return seed in self.needs or super()._needed(seed, level)
+
+
+class Experiment:
+    """One stability run: parents, chains and pairs of ``spec`` under ``cfg`` (resumable)."""
+
+    def __init__(self, cfg: Config, spec: Spec, device: str = "cpu", root: Path | None = None,
+                 data: data_mod.Data | None = None, max_group: int | None = None,
+                 dtype: torch.dtype = torch.float32, force: bool = False):
+        check(cfg, spec)
+        self.cfg, self.spec, self.device, self.dtype = cfg, spec, torch.device(device), dtype
+        self.force = force  # extend a folder trained under other numerics (recorded in provenance)
+        self.dir = Path(root or res.results_root()) / run_name(cfg, spec)
+        self._data, self.trained = data, 0
+        self.max_group = max_group or 2 * lottery._max_group(cfg, self.device)
+        self.names = list(models.layer_kinds(cfg.model))
+
+    @property
+    def data(self) -> data_mod.Data:
+        if self._data is None:
+            c = self.cfg
+            self._data = data_mod.load(c.dataset, c.val_size, c.split_seed, c.train_limit, c.test_limit,
+                                       input_shape=models.INPUT_SHAPE[c.model])
+        return self._data
+
+    # ------------------------------------------------------------------------- layout
+    def pair_dir(self, kind: str, seed: int, k: int, level: int) -> Path:
+        return self.dir / "pairs" / kind / f"s{seed}" / f"k{k:06d}" / f"level{level:02d}"
+
+    def pairs(self) -> list[tuple[str, int, int, int]]:
+        return pair_keys(self.spec)
+
+    def todo(self) -> list[tuple[str, int, int, int]]:
+        return [p for p in self.pairs() if not (self.pair_dir(*p) / "metrics.json").exists()]
+
+    def chain(self, k: int) -> _Chain:
+        c = dataclasses.replace(self.cfg, rewind=k, levels=max(self.spec.levels) - 1, reinits=0,
+                                random_prune=0, oneshot=False, seeds=self.spec.seeds)
+        r = _Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype, force=self.force)
+        r.needs = frozenset(sd for kind, sd, kk, _ in self.todo() if kind != "dense" and kk == k)
+        return r
+
+    # ------------------------------------------------------------------------- parent
+    def _snap_path(self, seed: int, k: int) -> Path:
+        return self.dir / "parent" / f"s{seed}" / f"k{k:06d}.pt"
+
+    def parents(self, seeds: list[int]) -> None:
+        """Train the dense parents of ``seeds`` once, keeping W_k, BN state and optimizer state."""
+        ks = sorted(set(self.spec.ks) | set(self.spec.chain_ks))
+        need = [s for s in seeds if not all(self._snap_path(s, k).exists() for k in ks)]
+        if not need:
+            return
+        init = {s: models.init_params(self.cfg.model, s) for s in need}
+        ms = [train.Member(init[s], pruning.full_mask(init[s], self.names), s, tag=f"parent/s{s}") for s in need]
+        out = train.train_group(self.cfg, ms, self.data, self.device, snapshot_at=ks, dtype=self.dtype)
+        for s, r in zip(need, out, strict=True):
+            d = self._snap_path(s, 0).parent
+            d.mkdir(parents=True, exist_ok=True)
+            torch.save({"params": r.final, "state": r.state}, d / "final.pt")
+            for k, sn in r.snapshots.items():
+                torch.save(sn, self._snap_path(s, k))
+            res.write_json(d / "metrics.json", {**r.metrics, "seed": s, "snapshots": ks})
+        self.trained += len(need)
+
+    def snapshot(self, seed: int, k: int) -> dict:
+        return torch.load(self._snap_path(seed, k), weights_only=True)
+
+    def _seed_chain(self, r: _Chain, k: int) -> None:
+        """The chain's level 0 is the parent (same θ0, data order and schedule): copy it. A seed
+        with no unfinished pair at k keeps its files as they are (a clean clone has no tensors:
+        retraining its parent would rewrite finished numbers, on another CPU kind or thread count
+        with other last bits)."""
+        for s in r.cfg.seeds:
+            d0 = res.member_dir(r.dir, "imp", s, 0, 0)
+            if res.is_done(d0, need_tensors=s in r.needs):
+                continue
+            self.parents([s])
+            pd = self._snap_path(s, 0).parent
+            fin, m = torch.load(pd / "final.pt", weights_only=True), res.read_json(pd / "metrics.json")
+            full = pruning.full_mask(fin["params"], self.names)
+            r.write_config()
+            res.save_member(d0, {**m, "kind": "imp", "rep": 0, "level": 0, "density": 1.0,
+                                 "layer_density": pruning.layer_density(full), "copied_from": "parent"},
+                            full, fin["params"], fin["state"])
+            if k:
+                sn = self.snapshot(s, k)
+                torch.save({"params": sn["params"], "state": sn["state"]}, d0 / "rewind.pt")
+
+    # -------------------------------------------------------------------------- pairs
+    def members(self, kind: str, seed: int, k: int, level: int, chain: _Chain | None = None) -> list[train.Member]:
+        """The two copies of a pair: one start, two data orders."""
+        sn, opt = self.snapshot(seed, k), None
+        init, state = sn["params"], sn["state"] or None
+        if kind == "dense":
+            mask, opt = pruning.full_mask(init, self.names), sn["opt"] or None
+        else:
+            mask = chain._imp_mask(seed, level)  # IMP with survivors rewound to k (LMC §4)
+            if kind == "random":
+                mask = pruning.random_like(mask, torch.Generator().manual_seed(
+                    lottery.derive_seed("random", seed, k, level)))
+            elif kind == "reinit":
+                init, state = models.init_params(self.cfg.model, lottery.derive_seed("reinit", seed, k, level)), None
+        return [train.Member(init, mask, copy_seed(seed, c), state=state, opt_state=opt,
+                             tag=f"{kind}/s{seed}/k{k}/level{level}/copy{c}") for c in (0, 1)]
+
+    def _splits(self) -> tuple[dict, torch.Tensor]:
+        d, dev = self.data, self.device
+        if self.spec.train_subset > len(d.x_train):
+            raise ConfigError(f"train_subset {self.spec.train_subset} exceeds the {len(d.x_train)} "
+                              "training examples; choose a smaller one")
+        idx = torch.randperm(len(d.x_train), generator=torch.Generator().manual_seed(0))[: self.spec.train_subset]
+        xs, ys = d.x_train[idx].to(dev, self.dtype), d.y_train[idx].to(dev)
+        return {"test_err": (d.x_test.to(dev, self.dtype), d.y_test.to(dev)), "train_err": (xs, ys)}, xs
+
+    def _finish(self, key: tuple, ms: list[train.Member], out: list[train.Result]) -> None:
+        splits, bn_x = self._splits()
+        path = path_errors(self.cfg.model, out[0].final, out[1].final, splits, self.spec.alphas, bn_x,
+                           self.cfg.batch_size, self.device)
+        l2 = sum(float(((out[0].final[n] - out[1].final[n]).double() ** 2).sum()) for n in self.names) ** 0.5
+        kind, seed, k, level = key
+        res.write_json(self.pair_dir(*key) / "metrics.json", {
+            "kind": kind, "seed": seed, "k": k, "level": level, "density": pruning.density(ms[0].mask),
+            "layer_density": pruning.layer_density(ms[0].mask), "copy_seeds": [m.data_seed for m in ms],
+            **path, "test_instability": barrier(path["test_err"]), "train_instability": barrier(path["train_err"]),
+            "l2_weights": l2, "bn_recomputed": self.cfg.model in models.HAS_BN,
+            "copies": [{x: o.metrics[x] for x in ("final_test_acc", "final_val_acc")} for o in out]})
+
+    def run(self) -> Path:
+        """Train (or resume) every missing pair; returns the results folder."""
+        t0 = time.time()
+        todo = self.todo()
+        if todo and os.environ.get("LTHREPRO_NO_TRAIN") == "1":
+            raise lottery.NoTrainError(f"{self.dir.name}: {len(todo)} unfinished pairs and LTHREPRO_NO_TRAIN=1; "
+                                       "run `python -m lthrepro.stability` first")
+        fp = None
+        if todo:
+            res.check_writable(self.dir.parent)
+            fp = numerics.fingerprint(str(self.device))  # issue 11: recorded; never mixed in a folder
+            numerics.check_extend(self.dir, fp, self.force)
+            res.write_json(self.dir / "config.json", {
+                "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "name": self.dir.name,
+                "data": self.data.info})
+            self.parents(sorted({sd for _, sd, _, _ in todo}))
+        for k in sorted({kk for _, _, kk, _ in todo}):
+            chain = None
+            if any(kind != "dense" and kk == k for kind, _, kk, _ in todo):
+                chain = self.chain(k)
+                self._seed_chain(chain, k)
+                chain.run()
+                self.trained += chain.trained
+            for dense in (True, False):  # a group continues optimizer states, or none does
+                keys = [p for p in todo if p[2] == k and (p[0] == "dense") == dense]
+                for i in range(0, len(keys), max(1, self.max_group // 2)):
+                    part = keys[i: i + max(1, self.max_group // 2)]
+                    ms = [self.members(*p, chain=chain) for p in part]
+                    cfg = dataclasses.replace(self.cfg, eval_every=self.cfg.iterations)  # copies: final only
+                    out = train.train_group(cfg, [m for pair in ms for m in pair], self.data, self.device,
+                                            start=k, dtype=self.dtype, train_acc=False)
+                    for j, p in enumerate(part):
+                        self._finish(p, ms[j], out[2 * j: 2 * j + 2])
+                    self.trained += 2 * len(part)
+        if todo:
+            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
+                               {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
+                                "levels": max(self.spec.levels)}, numerics=fp, clean=res.tree_clean())
+        write_summary(self.dir)
+        return self.dir
+
+
+SUMMARY = ["kind", "seed", "k", "level", "density", "test_instability", "train_instability",
+           "l2_weights", "test_acc_0", "test_acc_1"]
+
+
+def collect(run_dir: Path) -> list[dict]:
+    rows = []
+    for mj in sorted(Path(run_dir).glob("pairs/*/s*/k*/level*/metrics.json")):
+        m = res.read_json(mj)
+        rows.append({**{k: m[k] for k in SUMMARY[:8]}, "test_acc_0": 1 - m["test_err"][0],
+                     "test_acc_1": 1 - m["test_err"][-1]})
+    return rows
+
+
+def write_summary(run_dir: Path) -> None:
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SUMMARY)
+    w.writeheader()
+    w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in collect(run_dir))
+    tmp = Path(run_dir) / ".tmp-summary.csv"
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, Path(run_dir) / "summary.csv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lthrepro.stability lenet --profile budget``: train (or resume) a stability run."""
+    import argparse
+    import sys
+
+    from lthrepro.core.config import check_device, parse_overrides
+    from lthrepro.core.data import DataError
+    p = argparse.ArgumentParser(prog="python -m lthrepro.stability", description=__doc__.splitlines()[0])
+    p.add_argument("preset", help=f"one of {', '.join(SPECS)}")
+    p.add_argument("--profile", default="budget")
+    p.add_argument("--seeds", type=int, nargs="+")
+    p.add_argument("--ks", type=int, nargs="+", help="rewind points of the dense pairs")
+    p.add_argument("--chain-ks", type=int, nargs="+", help="rewind points of the IMP chains / sparse pairs")
+    p.add_argument("--levels", type=int, nargs="+", help="IMP levels of the sparse pairs")
+    p.add_argument("--kinds", nargs="+", help="mask sources of the sparse pairs (imp random reinit)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--group", type=int, default=None, help="max networks trained together")
+    p.add_argument("--results", default=None, help="results root (default: ./results)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
+    p.add_argument("--force", action="store_true", help="extend a results folder trained under other numerics "
+                   "(another CPU kind, or changed code); the mix is recorded in provenance.json")
+    a = p.parse_args(argv)
+    try:
+        over = {k: tuple(v) for k, v in (("ks", a.ks), ("chain_ks", a.chain_ks), ("levels", a.levels),
+                                         ("kinds", a.kinds)) if v}
+        cfg, spec = make(a.preset, a.profile, a.seeds, over, **parse_overrides(a.set))
+        check_device(a.device)
+        d = Experiment(cfg, spec, a.device, Path(a.results) if a.results else None, max_group=a.group,
+                       force=a.force).run()
+    except (ConfigError, DataError, res.ResultsError, lottery.NoTrainError) as e:
+        sys.stderr.write("lthrepro.stability: error: " + " ".join(str(e).split()) + "\n")
+        return 2
+    print(f"results: {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
