@@ -20,10 +20,9 @@ TABLES = [("paper-cuda", "paper", "cuda", None), ("budget-cuda", "budget", "cuda
 
 
 def render(text: str) -> str:
-    from lthrepro.book import execute as runner
-    from lthrepro.scale import plan
+    from lthrepro.scale import figures, plan
     for marker, profile, device, only in TABLES:
-        figs = {n: runner.figure_configs(n, profile, device) for n in runner.PLANNED if not only or n in only}
+        figs = {n: figures.figure_configs(n, profile, device) for n in figures.PLANNED if not only or n in only}
         body = plan.figures_markdown(figs, device, root=ROOT / "results")
         pat = re.compile(rf"(<!-- plan:{marker}:begin -->\n).*?(<!-- plan:{marker}:end -->)", re.S)
         if not pat.search(text):

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from lthrepro.book import execute as runner
 from lthrepro.book import landing
+from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 PAGES = landing.toc_files()
-FIGURE_PAGES = [Path(f["file"]).stem for f in runner.FIGURES.values()]
+FIGURE_PAGES = [Path(f["file"]).stem for f in figures.FIGURES.values()]
 # What a Python error looks like once rendered (myst-nb's classes for error and stderr outputs).
 ERRORS = ("Traceback (most recent call last)", "output traceback", "output error", "output stderr")
 

@@ -15,12 +15,12 @@ import nbformat
 import pytest
 
 from lthrepro.book import claims as paper
-from lthrepro.book import execute as runner
-from lthrepro.book import landing, pages
+from lthrepro.book import execute, landing, pages
+from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 # The pages `python -m lthrepro notebooks` executes; scripts/make_notebooks.py writes their sources.
-RUNNER_FILES = sorted([f["file"] for f in runner.FIGURES.values()] + list(runner.DLT_PAGES.values()))
+RUNNER_FILES = sorted([f["file"] for f in figures.FIGURES.values()] + list(figures.DLT_PAGES.values()))
 SOURCES = [ROOT / "notebooks" / f for f in RUNNER_FILES]
 VISIBLE_CODE = ("hide-input", "remove-input", "remove-cell")
 
@@ -83,15 +83,15 @@ def test_fold_parameters_is_idempotent():
     cell = nbformat.v4.new_code_cell("PROFILE = 'smoke'")
     cell.metadata["tags"] = ["injected-parameters"]
     nb.cells = [cell]
-    params = runner.parameters("fig04", "budget")
+    params = figures.parameters("fig04", "budget")
     for _ in range(2):
-        nb = runner.fold_parameters(nb, "fig04", params)
+        nb = execute.fold_parameters(nb, "fig04", params)
     assert nb.cells[0].metadata.tags == ["injected-parameters", "remove-cell"]
     assert [c.source for c in nb.cells[1:]] == [pages.run_with("fig04_lenet_pruning.ipynb", params,
-                                                                runner.cli_command("fig04", params))]
+                                                                execute.cli_command("fig04", params))]
 
 
-@pytest.mark.parametrize("key", [*runner.FIGURES, *runner.DLT_PAGES])
+@pytest.mark.parametrize("key", [*figures.FIGURES, *figures.DLT_PAGES])
 @pytest.mark.parametrize("profile, device, results, levels", [
     ("budget", "cpu", None, None), ("smoke", "cpu", None, None), ("budget", "cuda", "elsewhere", 7),
     ("paper", "cpu", "results", None)])
@@ -99,30 +99,30 @@ def test_cli_command_gives_back_the_parameters(key, profile, device, results, le
     """The CLI line in a "Run with" box executes the page with exactly its parameters."""
     a = argparse.Namespace(profile=profile, device=device, results=results, levels=levels, full_smoke=False,
                            seeds=None, set=None)
-    params = runner.params_from_args(key, a)
+    params = execute.params_from_args(key, a)
     p = argparse.ArgumentParser()
     sub = p.add_subparsers()
-    runner.add_parser(sub)
-    cmd = runner.cli_command(key, params).split()
+    execute.add_parser(sub)
+    cmd = execute.cli_command(key, params).split()
     assert cmd[:3] == ["python", "-m", "lthrepro"]
     back = p.parse_args(cmd[3:])
-    assert back.only == [key] and runner.params_from_args(key, back) == params
+    assert back.only == [key] and execute.params_from_args(key, back) == params
 
 
-@pytest.mark.parametrize("key", runner.PLANNED)
+@pytest.mark.parametrize("key", figures.PLANNED)
 def test_cli_command_gives_back_trials_and_controls(key):
     """A page rendered from the trials and controls run so far (``--seeds 0 1 --set reinits=1``,
     issue 15) says so in its "Run with" line, and that line gives the same parameters back."""
     a = argparse.Namespace(profile="paper", device="cpu", results=None, levels=None, full_smoke=False,
                            seeds=[0, 1], set=["reinits=1", "random_prune=1", "oneshot=False"])
-    params = runner.params_from_args(key, a)
+    params = execute.params_from_args(key, a)
     assert params["SEEDS"] == [0, 1] and params["OVERRIDES"] == {"reinits": 1, "random_prune": 1, "oneshot": False}
     p = argparse.ArgumentParser()
-    runner.add_parser(p.add_subparsers())
-    cmd = runner.cli_command(key, params)
+    execute.add_parser(p.add_subparsers())
+    cmd = execute.cli_command(key, params)
     assert "--seeds 0 1 --set reinits=1 --set random_prune=1 --set oneshot=False" in cmd
-    assert runner.params_from_args(key, p.parse_args(cmd.split()[3:])) == params
-    cfg = runner.configs(key, params)[0]  # the figure's own fields give way to the page's counts
+    assert execute.params_from_args(key, p.parse_args(cmd.split()[3:])) == params
+    cfg = figures.configs(key, params)[0]  # the figure's own fields give way to the page's counts
     assert (cfg.seeds, cfg.reinits, cfg.random_prune, cfg.oneshot) == ((0, 1), 1, 1, False)
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lthrepro.book import execute as runner
 from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning
 from lthrepro.core.config import make_config
 from lthrepro.core.train import Member, train_group
 from lthrepro.experiments import earlybird
+from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,10 +161,10 @@ def test_lenet_experiment_stores_resumes_and_continues(tmp_path, mnist_root, mon
 
 def test_committed_smoke_results_cover_the_earlybird_pages():
     for key in ("eb_lenet", "eb_vgg16"):
-        p = runner.parameters(key, "smoke")
-        preset = runner.FIGURES[key]["earlybird"]
-        for cfg in runner.configs(key, p):
-            d = earlybird.eb_dir(cfg, earlybird.make_spec(preset), runner.SMOKE_RESULTS)
+        p = figures.parameters(key, "smoke")
+        preset = figures.FIGURES[key]["earlybird"]
+        for cfg in figures.configs(key, p):
+            d = earlybird.eb_dir(cfg, earlybird.make_spec(preset), figures.SMOKE_RESULTS)
             assert not earlybird._retrain_missing(cfg, earlybird.make_spec(preset), d), \
                 f"{d.name} incomplete: run `python -m lthrepro notebooks --profile smoke --only {key}`"
 

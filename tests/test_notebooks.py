@@ -13,8 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lthrepro.book import execute as runner
+from lthrepro.book import execute
 from lthrepro.core import data
+from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / "_build" / "nb-smoke"
@@ -40,14 +41,14 @@ def executed() -> dict[str, Path]:
                     "the smoke notebooks need it (set LTHREPRO_DATA, see README)")
     shutil.rmtree(SCRATCH, ignore_errors=True)
     res = SCRATCH / "results"
-    shutil.copytree(ROOT / runner.SMOKE_RESULTS, res, ignore=shutil.ignore_patterns("*.pt"))
+    shutil.copytree(ROOT / figures.SMOKE_RESULTS, res, ignore=shutil.ignore_patterns("*.pt"))
     out = {}
-    for key, fig in runner.FIGURES.items():  # the DLT pages are checked against committed results
+    for key, fig in figures.FIGURES.items():  # the DLT pages are checked against committed results
         guard = os.environ.get("LTHREPRO_NO_TRAIN")
         if fig["family"]:
             os.environ["LTHREPRO_NO_TRAIN"] = "1"
         try:
-            out[key] = runner.execute(key, runner.parameters(key, "smoke", results_dir=str(res)),
+            out[key] = execute.execute(key, figures.parameters(key, "smoke", results_dir=str(res)),
                                       SCRATCH, progress=False)
         finally:
             os.environ.pop("LTHREPRO_NO_TRAIN", None)
@@ -61,7 +62,7 @@ def _outputs(nb_path: Path) -> list[dict]:
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
 
 
-@pytest.mark.parametrize("key", list(runner.FIGURES))
+@pytest.mark.parametrize("key", list(figures.FIGURES))
 def test_source_notebook_runs_with_smoke_profile(executed, key):
     outs = _outputs(executed[key])
     assert not [o for o in outs if o.output_type == "error"]
@@ -78,7 +79,7 @@ def test_nbval_on_smoke_copies(executed):
 
 
 def test_nbval_on_book_against_committed_results():
-    books = [ROOT / "book" / f["file"] for f in runner.FIGURES.values()]
+    books = [ROOT / "book" / f["file"] for f in figures.FIGURES.values()]
     # The supermask chapter (Zhou et al.) re-executes against its committed results too.
     books += sorted((ROOT / "book").glob("dlt_*.ipynb"))
     missing = [b.name for b in books if not b.exists()]

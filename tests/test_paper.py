@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from lthrepro.book import claims as paper
-from lthrepro.book import execute as runner
+from lthrepro.book import supermasks
 from lthrepro.core.config import make_config, run_name
+from lthrepro.scale import figures
 from lthrepro.store import results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +70,8 @@ def test_a_best_level_is_chosen_on_validation_never_on_test():
     assert paper.max_gain(df) == pytest.approx(0.4)
     u = pd.DataFrame({"criterion": "c", "weights": "w", "level": [2, 4, 6], "density": [0.6, 0.4, 0.2],
                       "val_acc": [0.5, 0.7, 0.6], "test_acc": [0.55, 0.6, 0.9]})
-    assert paper.untrained_best({"untrained": u}, "c", "w") == pytest.approx((60.0, 40.0))
-    assert paper.untrained_best({"untrained": u.drop(columns="val_acc")}, "c", "w") is None
+    assert supermasks.untrained_best({"untrained": u}, "c", "w") == pytest.approx((60.0, 40.0))
+    assert supermasks.untrained_best({"untrained": u.drop(columns="val_acc")}, "c", "w") is None
 
 
 def test_measures_on_known_numbers():
@@ -171,17 +172,17 @@ def test_resolve_root_is_independent_of_cwd(tmp_path, monkeypatch):
 def test_committed_smoke_results_cover_the_smoke_pages():
     """The book's smoke pages (and CI's no-train re-execution) read these: a config change that
     alters their hash must come with regenerated smoke results."""
-    for key in runner.SMOKE_ONLY:
-        p = runner.parameters(key, "smoke")
-        for cfg in runner.configs(key, p):
+    for key in figures.SMOKE_ONLY:
+        p = figures.parameters(key, "smoke")
+        for cfg in figures.configs(key, p):
             fix = f"python -m lthrepro notebooks --profile smoke --only {key}"
-            assert not results.missing(cfg, runner.SMOKE_RESULTS), \
-                f"{key}: {run_name(cfg)} incomplete in {runner.SMOKE_RESULTS}/ (run `{fix}`)"
+            assert not results.missing(cfg, figures.SMOKE_RESULTS), \
+                f"{key}: {run_name(cfg)} incomplete in {figures.SMOKE_RESULTS}/ (run `{fix}`)"
 
 
-@pytest.mark.parametrize("key", list(runner.FIGURES))
+@pytest.mark.parametrize("key", list(figures.FIGURES))
 def test_source_notebook_contract(key):
-    nb = nbformat.read(ROOT / "notebooks" / runner.FIGURES[key]["file"], as_version=4)
+    nb = nbformat.read(ROOT / "notebooks" / figures.FIGURES[key]["file"], as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert nb.cells[0].cell_type == "markdown" and "**Claim**" in nb.cells[0].source
     assert re.search(r"Figure \d", nb.cells[0].source)
@@ -192,7 +193,7 @@ def test_source_notebook_contract(key):
     assert not any(re.search(r"^\s*(def|class) ", c.source, re.M) for c in code)
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") and "paper.compare" in c.source for c in code)
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks stripped"
-    for p, _v, _e in runner.FIGURES[key]["runs"]:
+    for p, _v, _e in figures.FIGURES[key]["runs"]:
         assert f'"{p}"' in "".join(c.source for c in code)
 
 

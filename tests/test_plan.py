@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from lthrepro.__main__ import main
-from lthrepro.book import execute as runner
 from lthrepro.core import config
 from lthrepro.experiments import lottery
-from lthrepro.scale import plan
+from lthrepro.scale import figures, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -74,10 +73,10 @@ def test_tasks_count_runs_levels_and_what_is_done(tmp_path):
 
 
 def test_figures_share_a_folder_once_and_steps_come_in_the_order_the_figure_needs():
-    cfgs = [c for f in ("fig01", "fig03", "fig04") for c in runner.figure_configs(f, "budget", "cpu")]
+    cfgs = [c for f in ("fig01", "fig03", "fig04") for c in figures.figure_configs(f, "budget", "cpu")]
     (m,) = plan.merge(cfgs)  # one LeNet folder: every control any of the three asks for
     assert m.random_prune == 1 and m.oneshot and m.reinits == 1
-    ts = plan.tasks(runner.figure_configs("fig05", "budget", "cuda"), "cuda")
+    ts = plan.tasks(figures.figure_configs("fig05", "budget", "cuda"), "cuda")
     assert len(ts) == 6 and {t.cfg.preset for t in ts} == {"conv2", "conv4", "conv6"}
     steps = sorted(((t, lv.level, i // 2) for i, t in enumerate(ts) for lv in t.steps),
                    key=lambda x: plan.order_key(*x))
@@ -91,7 +90,7 @@ def test_plan_command(tmp_path, capsys):
     assert main(["plan", "fig05", "--profile", "smoke", "--device", "cpu", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "conv2-" in out and "total: 3 tasks" in out and "CPU-hours" in out
-    assert "0 of 6 levels" in out  # CPU smoke pages train 1 level (runner.CPU_SMOKE)
+    assert "0 of 6 levels" in out  # CPU smoke pages train 1 level (figures.CPU_SMOKE)
     assert main(["plan", "vgg19", "--profile", "paper", "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "| vgg19 |" in out and "GPU-hours" in out and "assumed" in out
