@@ -28,7 +28,7 @@ $(BOOK_VENV)/.installed: requirements-book.txt
 book-env: $(BOOK_VENV)/.installed
 
 lint: env
-	$(PY) -m ruff check lthrepro tests
+	$(PY) -m ruff check lthrepro tests scripts benchmarks
 
 test: env lint
 	$(PY) -m pytest -q -ra

@@ -86,3 +86,18 @@ def test_nbval_on_book_against_committed_results():
     assert not missing, f"executed notebooks missing from book/: {missing}"
     r = _nbval(books)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+def test_every_source_notebook_is_what_the_generator_writes(tmp_path):
+    """Issue 24: scripts/make_notebooks.py writes every notebook in notebooks/, byte for byte as
+    committed, and no notebook there is written by hand: to change one, edit its template in
+    scripts/nbgen/ and rerun the script."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    made = {p.name for p in tmp_path.glob("*.ipynb")}
+    committed = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert committed <= made, f"written by hand, not by the generator: {sorted(committed - made)}"
+    assert made <= committed, f"generated but not committed: {sorted(made - committed)}"
+    differ = [n for n in sorted(made) if (tmp_path / n).read_bytes() != (ROOT / "notebooks" / n).read_bytes()]
+    assert not differ, f"notebooks/ differs from what scripts/make_notebooks.py writes: {differ}"
