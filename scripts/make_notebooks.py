@@ -33,9 +33,9 @@ def params(seeds: list[int]) -> str:
 # smoke/partial-run warning, stays); our ``parameters`` cell is removed, and papermill's
 # injected one becomes a "Run with" box (``runner.execute``).
 HIDE, SETUP, GONE = ["hide-input"], ["remove-input"], ["remove-cell"]
-CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
+CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n"
          "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\nfrom lthrepro.store import results\n"
-         "from lthrepro.core.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
+         "from lthrepro.core.presets import FIG1_RANDOM_PER_TRIAL, make_config\nfrom lthrepro.core.userargs import check_parameters\n\n"
          "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES,\n"
          "                 EXECUTOR=EXECUTOR)")
 TABLE = ('# NBVAL_CHECK_OUTPUT\ntable = claims.compare("{fig}", {frames}, smoke=PROFILE == "smoke")\n'
@@ -243,7 +243,7 @@ DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets:
               'DEVICE = "cpu"\nRESULTS_DIR = "results"  # relative to the repository root\n'
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-             "from lthrepro.book import claims, plots, supermasks\nfrom lthrepro.core.config import check_parameters\n\n"
+             "from lthrepro.book import claims, plots, supermasks\nfrom lthrepro.core.userargs import check_parameters\n\n"
              "SEEDS = supermasks.page_seeds(PRESET, PROFILE, SEEDS)\n"
              "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)\n"
              "over = supermasks.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
@@ -369,7 +369,7 @@ EB_CHECK = '''from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 
 from lthrepro.book import claims, earlybird as eb
-from lthrepro.core.config import check_parameters
+from lthrepro.core.userargs import check_parameters
 
 check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)'''
 

@@ -14,7 +14,8 @@ import pytest
 
 from lthrepro.book import claims as paper
 from lthrepro.book import supermasks
-from lthrepro.core.config import make_config, run_name
+from lthrepro.core.config import run_name
+from lthrepro.core.presets import make_config
 from lthrepro.scale import figures
 from lthrepro.store import results
 
