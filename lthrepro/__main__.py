@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from lthrepro.core import config as cfgmod
+from lthrepro.core import presets, userargs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
-    over = cfgmod.parse_overrides(a.set)
+    over = userargs.parse_overrides(a.set)
     for key, given in (("seeds", a.seeds), ("levels", a.levels), ("rates", a.rate)):
         if given is not None and key in over:
             raise cfgmod.ConfigError(f"{key} given by both --set and --{key.rstrip('s') if key == 'rates' else key}; "
@@ -33,8 +34,8 @@ def build_config(a: argparse.Namespace) -> cfgmod.Config:
         over["levels"] = a.levels
     if a.rate is not None:
         over["rates"] = tuple((k, a.rate if k != "output" else a.rate / 2)
-                              for k, _ in cfgmod.PRESETS[a.preset].rates) if a.preset in cfgmod.PRESETS else ()
-    return cfgmod.make_config(a.preset, a.profile, a.variant, **over)
+                              for k, _ in presets.PRESETS[a.preset].rates) if a.preset in presets.PRESETS else ()
+    return presets.make_config(a.preset, a.profile, a.variant, **over)
 
 
 def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
@@ -45,7 +46,7 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
     if a.variant or getattr(a, "rate", None) is not None:
         raise cfgmod.ConfigError(f"--variant and --rate choose one preset's config; '{a.preset}' is a figure "
                                  "(give a preset such as conv2 instead)")
-    over = cfgmod.parse_overrides(a.set)
+    over = userargs.parse_overrides(a.set)
     if a.levels is not None:
         if "levels" in over:
             raise cfgmod.ConfigError("levels given by both --set and --levels; give it once")
@@ -56,8 +57,8 @@ def targets(a: argparse.Namespace) -> list[cfgmod.Config]:
 def cmd_run(a: argparse.Namespace) -> int:
     from lthrepro.scale import executors
     from lthrepro.store import results
-    cfgmod.check_device(a.device)
-    cfgmod.check_group(a.group)
+    userargs.check_device(a.device)
+    userargs.check_group(a.group)
     cfgs = targets(a)
     root = Path(a.results) if a.results else None
     if root is None and all(c.profile == "smoke" for c in cfgs) and not os.environ.get("LTHREPRO_RESULTS"):
@@ -97,11 +98,11 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 
 def cmd_earlybird(a: argparse.Namespace) -> int:
-    from lthrepro.experiments import earlybird
-    spec = earlybird.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
-    cfgmod.check_device(a.device)
+    from lthrepro.experiments import earlybird, earlybird_tickets
+    spec = earlybird_tickets.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
+    userargs.check_device(a.device)
     d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, force=a.force,
-                      **cfgmod.parse_overrides(a.set))
+                      **userargs.parse_overrides(a.set))
     print(f"results: {d}\nsummary: {d / 'summary.csv'}")
     return 0
 
@@ -110,13 +111,13 @@ def cmd_list(a: argparse.Namespace) -> int:
     from lthrepro.core import models
     from lthrepro.store import results
     print(f"{'preset':<10} {'model':<9} {'data':<8} {'weights':>10} {'iterations':>10}  optimizer")
-    for name, c in cfgmod.PRESETS.items():
+    for name, c in presets.PRESETS.items():
         print(f"{name:<10} {c.model:<9} {c.dataset:<8} {models.count_weights(c.model):>10,} "
               f"{c.iterations:>10,}  {c.optimizer} {c.lr:g}")
-    print(f"profiles: {', '.join(cfgmod.PROFILES)}; variants: {', '.join(cfgmod.VARIANTS)}")
+    print(f"profiles: {', '.join(cfgmod.PROFILES)}; variants: {', '.join(presets.VARIANTS)}")
     if a.verbose:
         for p in cfgmod.PROFILES:
-            print(p, cfgmod.make_config(a.preset or "lenet", p))
+            print(p, presets.make_config(a.preset or "lenet", p))
     root = results.results_root()
     runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.is_dir() else []
     if runs:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="run (or resume) a lottery experiment")
     r.add_argument("preset")
     r.add_argument("--profile", default="budget")
-    r.add_argument("--variant", default=None, help=f"one of {', '.join(cfgmod.VARIANTS)}")
+    r.add_argument("--variant", default=None, help=f"one of {', '.join(presets.VARIANTS)}")
     r.add_argument("--seeds", type=int, nargs="+")
     r.add_argument("--levels", type=int)
     r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lthrepro.core import actions, config, models, pruning, train
+from lthrepro.core import actions, models, presets, pruning, train
 from lthrepro.experiments import lottery
 from lthrepro.store import results as res
 
@@ -106,8 +106,8 @@ def test_variant1_leaves_kept_weights_variant2_zeroes_those_that_shrank():
 
 
 def _synthetic_cfg(**kw):
-    return config.make_config("lenet", "smoke", dataset="synthetic", iterations=40, eval_every=20,
-                              **kw)
+    return presets.make_config("lenet", "smoke", dataset="synthetic", iterations=40, eval_every=20,
+                               **kw)
 
 
 def test_frozen_at_init_pruned_weights_do_not_change_under_training():

@@ -353,7 +353,7 @@ def test_file_size_limit_in_a_real_process(tmp_path):
     ({"PROFILE": "smoke", "SEEDS": [0], "PRESET": "nosuch"}, "PRESET 'nosuch'"),
 ])
 def test_bad_notebook_parameters_are_one_message(params, says):
-    from lthrepro.core import config
+    from lthrepro.core import config, userargs
     with pytest.raises(config.ConfigError) as e:
-        config.check_parameters(**params)
+        userargs.check_parameters(**params)
     assert says in str(e.value) and "\n" not in str(e.value)

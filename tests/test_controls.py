@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from lthrepro.core import config, data, models, pruning
+from lthrepro.core import data, models, presets, pruning
 from lthrepro.experiments import lottery
 from lthrepro.store import results as res
 
@@ -18,7 +18,7 @@ def _data(model: str) -> data.Data:
 
 
 def _runner(tmp_path, preset: str = "lenet", **kw) -> lottery.Runner:
-    base = config.make_config(preset, "smoke", dataset="synthetic")
+    base = presets.make_config(preset, "smoke", dataset="synthetic")
     small = {"iterations": 6, "eval_every": 3, "batch_size": 6, "warmup": 0, "milestones": (),
              "levels": 1, "seeds": (0,), "augment": False}
     cfg = dataclasses.replace(base, **{**small, **kw})

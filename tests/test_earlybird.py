@@ -14,9 +14,9 @@ import torch
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning
-from lthrepro.core.config import make_config
+from lthrepro.core.presets import make_config
 from lthrepro.core.train import Member, train_group
-from lthrepro.experiments import earlybird
+from lthrepro.experiments import earlybird, earlybird_tickets
 from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,8 +138,8 @@ def test_masked_channel_contributes_nothing_to_the_next_layer():
 
 # ------------------------------------------------------------------------- experiment
 def test_lenet_experiment_stores_resumes_and_continues(tmp_path, mnist_root, monkeypatch):
-    spec = earlybird.Spec(kind="weights", targets=(3,), runs=(("eb", "continue"), ("eb", "reset"),
-                                                             ("end", "reset")), eps=0.5, keep=2)
+    spec = earlybird_tickets.Spec(kind="weights", targets=(3,), runs=(("eb", "continue"), ("eb", "reset"),
+                                                                     ("end", "reset")), eps=0.5, keep=2)
     over = dict(iterations=60, eval_every=20, train_limit=600, val_size=200, test_limit=200)
     d = earlybird.run("lenet", "smoke", root=tmp_path, spec=spec, **over)
     s = earlybird.summary_rows(d)
@@ -164,8 +164,8 @@ def test_committed_smoke_results_cover_the_earlybird_pages():
         p = figures.parameters(key, "smoke")
         preset = figures.FIGURES[key]["earlybird"]
         for cfg in figures.configs(key, p):
-            d = earlybird.eb_dir(cfg, earlybird.make_spec(preset), figures.SMOKE_RESULTS)
-            assert not earlybird._retrain_missing(cfg, earlybird.make_spec(preset), d), \
+            d = earlybird.eb_dir(cfg, earlybird_tickets.make_spec(preset), figures.SMOKE_RESULTS)
+            assert not earlybird._retrain_missing(cfg, earlybird_tickets.make_spec(preset), d), \
                 f"{d.name} incomplete: run `python -m lthrepro notebooks --profile smoke --only {key}`"
 
 

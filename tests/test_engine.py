@@ -17,7 +17,7 @@ import json
 import pytest
 import torch
 
-from lthrepro.core import config, data, models, train
+from lthrepro.core import config, data, models, presets, train
 from lthrepro.experiments import lottery
 from lthrepro.scale import bench
 from lthrepro.store import results as res
@@ -36,7 +36,7 @@ def _data(model: str) -> data.Data:
 
 
 def _cfg(model: str, **kw) -> config.Config:
-    base = config.make_config(PRESET[model], "smoke", dataset="synthetic")
+    base = presets.make_config(PRESET[model], "smoke", dataset="synthetic")
     # Short schedules that still exercise warmup, a decay milestone, two epochs and eval points.
     small = {"iterations": 8, "eval_every": 3, "batch_size": 12, "warmup": 2, "milestones": (5,)}
     if model != "lenet":

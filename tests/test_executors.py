@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lthrepro.__main__ import main
-from lthrepro.core import config
+from lthrepro.core import config, presets, userargs
 from lthrepro.experiments import lottery
 from lthrepro.scale import executors
 from lthrepro.store import numerics
@@ -38,7 +38,7 @@ MEMBERS = 2 * (1 + 2 * 3)  # 2 trials x (level 0 + levels 1-2 of IMP, reinit and
 
 def _cfg(**kw) -> config.Config:
     base = dict(dataset="synthetic", iterations=40, eval_every=20, oneshot=True, levels=2, seeds=(0, 1))
-    return config.make_config("lenet", "smoke", **{**base, **kw})
+    return presets.make_config("lenet", "smoke", **{**base, **kw})
 
 
 def _summary(root: Path) -> str:
@@ -116,11 +116,11 @@ def _main(argv: list[str]) -> int:
 
 
 def test_notebook_executor_parameter():
-    assert config.parse_executor("ray:10.0.0.1:6379") == ("ray", "10.0.0.1:6379")
-    assert config.parse_executor("local") == ("local", None)
+    assert userargs.parse_executor("ray:10.0.0.1:6379") == ("ray", "10.0.0.1:6379")
+    assert userargs.parse_executor("local") == ("local", None)
     for bad in ("dask", "local:x", 3, None):
         with pytest.raises(config.ConfigError, match="EXECUTOR"):
-            config.check_parameters("smoke", [0], EXECUTOR=bad)
+            userargs.check_parameters("smoke", [0], EXECUTOR=bad)
 
 
 DEADLINE_ARGS = ["--set", "iterations=60", "--levels", "3"]  # 2 x 10 runs

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from lthrepro.core import config, models, pruning
+from lthrepro.core import config, models, presets, pruning
 from lthrepro.experiments import lottery
 from lthrepro.store import results as res
 
@@ -12,7 +12,7 @@ def _cfg(**kw):
     base = dict(dataset="synthetic", iterations=60, eval_every=20, levels=3, oneshot=True,
                 random_prune=1)
     base.update(kw)
-    return config.make_config("lenet", "smoke", **base)
+    return presets.make_config("lenet", "smoke", **base)
 
 
 def _summary(d):
@@ -72,8 +72,8 @@ def test_reset_weights_equal_theta0_times_mask_and_controls(tmp_path):
     lottery.run(cfg, root=tmp_path)
     r = lottery.Runner(cfg, root=tmp_path)
     # Plan level 2 (not yet run): the IMP member restarts from θ0 under the new mask.
-    r.cfg = config.make_config("lenet", "smoke", dataset="synthetic", iterations=60, eval_every=20,
-                               levels=2, random_prune=1)
+    r.cfg = presets.make_config("lenet", "smoke", dataset="synthetic", iterations=60, eval_every=20,
+                                levels=2, random_prune=1)
     plan = dict(r.plan(2))
     imp, reinit, rnd = plan[("imp", 0, 0)], plan[("reinit", 0, 0)], plan[("random", 0, 0)]
     th0 = models.init_params("lenet", 0)
@@ -88,8 +88,8 @@ def test_rewinding_starts_from_iteration_k(tmp_path):
     cfg = _cfg(levels=1, rewind=20, random_prune=0, oneshot=False)
     d = lottery.run(cfg, root=tmp_path)
     snap = res.load_tensors(res.member_dir(d, "imp", 0, 0, 0), "rewind")["params"]
-    r = lottery.Runner(config.make_config("lenet", "smoke", dataset="synthetic", iterations=60,
-                                          eval_every=20, levels=2, rewind=20), root=tmp_path)
+    r = lottery.Runner(presets.make_config("lenet", "smoke", dataset="synthetic", iterations=60,
+                                           eval_every=20, levels=2, rewind=20), root=tmp_path)
     imp = dict(r.plan(2))[("imp", 0, 0)]
     for n, m in imp.mask.items():
         assert torch.equal(imp.init[n] * m, snap[n] * m)
@@ -105,7 +105,7 @@ def test_no_train_guard(tmp_path, monkeypatch):
 
 
 def test_short_run_on_real_mnist(mnist_root, tmp_path):
-    cfg = config.make_config("lenet", "smoke", levels=1, reinits=0)
+    cfg = presets.make_config("lenet", "smoke", levels=1, reinits=0)
     d = lottery.run(cfg, root=tmp_path)
     cj = json.loads((d / "config.json").read_text())
     assert cj["data"]["dataset"] == "mnist" and cj["data"]["n_val"] == 500

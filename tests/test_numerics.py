@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lthrepro.__main__ import main
-from lthrepro.core import config
+from lthrepro.core import config, presets
 from lthrepro.experiments import lottery
 from lthrepro.scale import verify
 from lthrepro.store import numerics
@@ -74,7 +74,7 @@ FP_B = {"fingerprint": "bbbb", "platform": "cpu/x86_64/torch-test", "parts": ["x
 def _cfg(**kw) -> config.Config:
     base = {"dataset": "synthetic", "iterations": 6, "eval_every": 3, "batch_size": 12, "levels": 0,
             "seeds": (0,), "train_limit": 120}
-    return config.make_config("lenet", "smoke", **{**base, **kw})
+    return presets.make_config("lenet", "smoke", **{**base, **kw})
 
 
 def test_run_records_fingerprint_and_refuses_to_mix_numerics(tmp_path, monkeypatch):

@@ -12,7 +12,8 @@ import pytest
 
 from lthrepro.book import claims as paper
 from lthrepro.book import supermasks
-from lthrepro.core.config import make_config, run_name
+from lthrepro.core.config import run_name
+from lthrepro.core.presets import make_config
 from lthrepro.scale import figures
 from lthrepro.store import results
 
@@ -189,7 +190,7 @@ def test_source_notebook_contract(key):
     for name in ("PROFILE", "SEEDS", "DEVICE", "RESULTS_DIR", "OVERRIDES"):
         assert re.search(rf"^{name} = ", params[0].source, re.M)
     assert not any(re.search(r"^\s*(def|class) ", c.source, re.M) for c in code)
-    assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") and "paper.compare" in c.source for c in code)
+    assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") and "claims.compare" in c.source for c in code)
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks stripped"
     for p, _v, _e in figures.FIGURES[key]["runs"]:
         assert f'"{p}"' in "".join(c.source for c in code)

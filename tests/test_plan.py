@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lthrepro.__main__ import main
-from lthrepro.core import config
+from lthrepro.core import presets
 from lthrepro.experiments import lottery
 from lthrepro.scale import figures, plan
 
@@ -34,17 +34,17 @@ def test_forward_flops_counts_every_multiply_add():
 
 
 def test_rate_sources_in_order_run_bench_flops_assumed(tmp_path):
-    cfg = config.make_config("conv2", "paper")
+    cfg = presets.make_config("conv2", "paper")
     b = _bench(tmp_path, "cpu", {"conv6": {1: 2.0, 8: 8.0}})
     r = plan.rate_for(cfg, "cpu", tmp_path / "results", b)  # conv2 not measured: conv6 scaled
     assert r.source == "flops"
     k = plan.forward_flops("conv2") / plan.forward_flops("conv6")
     assert r.step_seconds(1) == pytest.approx(0.5 * k) and r.step_seconds(8) == pytest.approx(1.0 * k)
-    assert plan.rate_for(config.make_config("conv6", "paper"), "cpu", tmp_path, b).source == "bench"
+    assert plan.rate_for(presets.make_config("conv6", "paper"), "cpu", tmp_path, b).source == "bench"
     a = plan.rate_for(cfg, "cuda", tmp_path, b)  # nothing measured on cuda
     assert a.source == "assumed" and "assumed" in a.note
     # a finished session of this very folder wins, on its kind of device only
-    smoke = config.make_config("lenet", "smoke", dataset="synthetic", iterations=20, levels=0)
+    smoke = presets.make_config("lenet", "smoke", dataset="synthetic", iterations=20, levels=0)
     lottery.run(smoke, root=tmp_path / "results")
     assert plan.rate_for(smoke, "cpu", tmp_path / "results", b).source == "run"
     assert plan.rate_for(smoke, "cuda", tmp_path / "results", b).source == "assumed"
@@ -59,14 +59,14 @@ def test_step_seconds_interpolates_per_run_time_and_errs_long():
 
 
 def test_tasks_count_runs_levels_and_what_is_done(tmp_path):
-    cfg = config.make_config("lenet", "smoke", dataset="synthetic", iterations=20, eval_every=10,
-                             levels=2, seeds=(0, 1), oneshot=True, random_prune=1)
+    cfg = presets.make_config("lenet", "smoke", dataset="synthetic", iterations=20, eval_every=10,
+                              levels=2, seeds=(0, 1), oneshot=True, random_prune=1)
     ts = plan.tasks([cfg], "cpu", tmp_path)
     assert [t.seed for t in ts] == [0, 1] and all(t.device == "cpu" for t in ts)
     assert [s.members for s in ts[0].steps] == [1, 4, 4]  # IMP; IMP + reinit + random + one-shot
     assert all(t.done == 0 and t.seconds > 0 and t.remaining == pytest.approx(t.seconds) for t in ts)
-    lottery.run(config.make_config("lenet", "smoke", dataset="synthetic", iterations=20, eval_every=10,
-                                   levels=1, seeds=(0,), oneshot=True, random_prune=1), root=tmp_path)
+    lottery.run(presets.make_config("lenet", "smoke", dataset="synthetic", iterations=20, eval_every=10,
+                                    levels=1, seeds=(0,), oneshot=True, random_prune=1), root=tmp_path)
     ts = plan.tasks([cfg], "cpu", tmp_path)
     assert ts[0].done == 2 and ts[1].done == 0
     assert ts[0].remaining == pytest.approx(ts[0].steps[2].seconds)

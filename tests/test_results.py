@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lthrepro.__main__ import main
-from lthrepro.core import config, models
+from lthrepro.core import models, presets
 from lthrepro.experiments import lottery
 from lthrepro.store import results as res
 
@@ -22,7 +22,7 @@ from lthrepro.store import results as res
 def _cfg(**kw):
     base = dict(dataset="synthetic", iterations=20, eval_every=10, levels=1, reinits=0)
     base.update(kw)
-    return config.make_config("lenet", "smoke", **base)
+    return presets.make_config("lenet", "smoke", **base)
 
 
 def _sessions(d):

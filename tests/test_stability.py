@@ -174,7 +174,8 @@ def test_cli_bad_input_exits_2_with_one_line(capsys):
 
 
 def test_lmc_presets_keep_lth_hashes():
-    from lthrepro.core.config import make_config, run_name
+    from lthrepro.core.config import run_name
+    from lthrepro.core.presets import make_config
     assert run_name(make_config("lenet", "budget")) == "lenet-19262789"
     cfg, spec = stability.make("vgg16_lmc", "paper")
     assert cfg.model == "vgg16" and cfg.iterations == 62_500 and cfg.milestones == (31_250, 46_875)

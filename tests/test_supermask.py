@@ -4,7 +4,7 @@ constants, the untrained-supermask table, the learned-supermask runner and the D
 import pytest
 import torch
 
-from lthrepro.core import config, models, pruning
+from lthrepro.core import config, models, presets, pruning
 from lthrepro.experiments import lottery, supermask
 from lthrepro.scale import ondemand as experiments
 from lthrepro.store import results as res
@@ -57,8 +57,8 @@ def test_signed_constant_is_alpha_times_init_sign():
 
 
 def _cfg(**kw):
-    return config.make_config("lenet", "smoke", dataset="synthetic", iterations=40, eval_every=20,
-                              reinits=0, **kw)
+    return presets.make_config("lenet", "smoke", dataset="synthetic", iterations=40, eval_every=20,
+                               reinits=0, **kw)
 
 
 def test_learned_supermask_trains_scores_only_and_reports_density(tmp_path):
@@ -93,7 +93,7 @@ def test_untrained_supermask_table(tmp_path):
 
 
 def test_dlt_configs_hash_apart_and_lth_hash_is_unchanged():
-    base = config.make_config("lenet", "budget")
+    base = presets.make_config("lenet", "budget")
     assert config.run_name(base) == "lenet-19262789"  # the committed LTH run keeps its folder
     cfgs = supermask.family_configs("lenet", "budget", ["criteria", "mask1", "mask0", "learned"])
     assert len(cfgs) == 10 + 6 + 3 + 4
@@ -107,7 +107,7 @@ def test_dlt_configs_hash_apart_and_lth_hash_is_unchanged():
     ("supermask_weights", "ones", "supermask_weights 'ones'")])
 def test_bad_dlt_options_are_rejected_with_one_line(field, value, says):
     with pytest.raises(config.ConfigError, match=says) as e:
-        config.make_config("lenet", "smoke", **{field: value})
+        presets.make_config("lenet", "smoke", **{field: value})
     assert "\n" not in str(e.value) and "choose" in str(e.value)
 
 

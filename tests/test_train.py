@@ -2,11 +2,11 @@ import dataclasses
 
 import torch
 
-from lthrepro.core import config, data, models, pruning, train
+from lthrepro.core import data, models, presets, pruning, train
 
 
 def _setup(model="lenet", **kw):
-    cfg = config.make_config("lenet", "smoke", dataset="synthetic", **kw)
+    cfg = presets.make_config("lenet", "smoke", dataset="synthetic", **kw)
     d = data.load("synthetic", cfg.val_size, input_shape=models.INPUT_SHAPE[model])
     return cfg, d
 
@@ -69,7 +69,7 @@ def test_early_stop_is_argmin_of_validation_loss():
 
 
 def test_lr_schedule_warmup_and_steps():
-    cfg = dataclasses.replace(config.make_config("resnet18"), warmup=100)
+    cfg = dataclasses.replace(presets.make_config("resnet18"), warmup=100)
     assert abs(train.lr_factor(cfg, 0) - 0.01) < 1e-12
     assert train.lr_factor(cfg, 99) == 1.0
     assert train.lr_factor(cfg, 19_999) == 1.0

@@ -4,15 +4,15 @@ clone that has only the committed summaries (no tensors), gives exactly what one
 
 import shutil
 
-from lthrepro.core import config
+from lthrepro.core import presets
 from lthrepro.experiments import lottery
 from lthrepro.scale import ondemand as experiments
 from lthrepro.store import results as res
 
 
 def _cfg(seeds):
-    return config.make_config("lenet", "smoke", dataset="synthetic", iterations=6, eval_every=3, batch_size=12,
-                              train_limit=120, levels=2, reinits=1, random_prune=1, oneshot=True, seeds=seeds)
+    return presets.make_config("lenet", "smoke", dataset="synthetic", iterations=6, eval_every=3, batch_size=12,
+                               train_limit=120, levels=2, reinits=1, random_prune=1, oneshot=True, seeds=seeds)
 
 
 def _committed_copy(src, dst):

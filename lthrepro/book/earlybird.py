@@ -13,8 +13,11 @@ import pandas as pd
 import seaborn as sns
 
 from lthrepro.experiments import earlybird as eb
+from lthrepro.experiments.earlybird_tickets import SPECS, make_spec
 from lthrepro.store import results as res
-from lthrepro.core.config import check_parameters, make_config, run_name
+from lthrepro.core.config import run_name
+from lthrepro.core.presets import make_config
+from lthrepro.core.userargs import check_parameters
 from lthrepro.book.claims import Claim
 
 TICKET_LABEL = {"eb-reset": "early-bird, reset to θ0", "eb_rel-reset": "early-bird (ε × max), reset to θ0",
@@ -27,7 +30,7 @@ def obtain(preset: str, PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=No
     """The results folder for a notebook's parameters: read if complete, else trained (or
     ``NoTrainError`` under LTHREPRO_NO_TRAIN=1). Bad parameters: one-line ``ConfigError``."""
     check_parameters(PROFILE, SEEDS, DEVICE, RESULTS_DIR, OVERRIDES)
-    spec = eb.make_spec(preset, EPS, KEEP)
+    spec = make_spec(preset, EPS, KEEP)
     return eb.run(preset, PROFILE, DEVICE, RESULTS_DIR, SEEDS, spec, **(OVERRIDES or {}))
 
 
@@ -162,7 +165,7 @@ def claims(preset: str) -> list[tuple[Claim, str]]:
     (LeNet: 0.5, more than twice the ±0.2 spread STAB-v3 reports for LeNet; VGG-16: 1.0, the binomial
     standard error of ~0.8 points on 1,017 test images)."""
     tol = COMPARABLE[preset]
-    spec = eb.SPECS[preset]
+    spec = SPECS[preset]
     out: list[tuple[Claim, str]] = []
     for t in spec["targets"]:
         name = {3: "Pm 51.3%", 7: "Pm 21.1%", 12: "Pm 7.0%"}.get(t, f"level {t}") if preset == "lenet" \

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from lthrepro.core import config as cfgmod
+from lthrepro.core import userargs
 from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def cli_command(key: str, params: dict) -> str:
     for k in PAGE_COUNTS:
         if k in params["OVERRIDES"]:
             cmd += f" --set {k}={params['OVERRIDES'][k]}"
-    executor, address = cfgmod.parse_executor(params.get("EXECUTOR", "local"))
+    executor, address = userargs.parse_executor(params.get("EXECUTOR", "local"))
     if executor != "local":  # issue 14: where missing runs trained
         cmd += f" --executor {executor}" + (f" --address {address}" if address else "")
     return cmd
@@ -129,9 +130,9 @@ def status_markdown(book: Path = BOOK) -> str:
         for cfg in figures.configs(key, params):
             root = results.resolve_root(params["RESULTS_DIR"])
             if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
-                from lthrepro.experiments import earlybird
+                from lthrepro.experiments import earlybird, earlybird_tickets
                 from lthrepro.book import earlybird as earlybird_report
-                spec = earlybird.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
+                spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             else:
                 info = results.run_info(root / cfgmod.run_name(cfg))
@@ -162,7 +163,7 @@ PAGE_COUNTS = {"reinits": "a count of runs per trial", "random_prune": "a count 
 
 def page_counts(items: list[str] | None) -> dict:
     """``--set reinits=1`` and the like for ``notebooks``; anything else is a one-line error."""
-    over = cfgmod.parse_overrides(items)
+    over = userargs.parse_overrides(items)
     bad = [k for k in over if k not in PAGE_COUNTS]
     if bad:
         raise cfgmod.ConfigError(f"notebooks --set takes only {', '.join(PAGE_COUNTS)} (controls per trial); "
@@ -182,7 +183,7 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
-    cfgmod.check_device(a.device)
+    userargs.check_device(a.device)
     if a.levels is not None and a.levels < 0:
         raise cfgmod.ConfigError(f"--levels {a.levels} must be 0 or more")
     if a.address and a.executor != "ray":

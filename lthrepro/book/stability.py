@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.core import config
+from lthrepro.core import config, presets
 from lthrepro.book import claims as paper
 from lthrepro.experiments import stability
 from lthrepro.store import results as res
@@ -235,7 +235,7 @@ def lth_frame(run: Path, profile: str):
     profile (whether a smoke LTH run exists depends on what ran before) or when not on disk."""
     if profile == "smoke":
         return None
-    d = Path(run).parent / config.run_name(config.make_config("lenet", profile))
+    d = Path(run).parent / config.run_name(presets.make_config("lenet", profile))
     return res.load_summary(d) if (d / "summary.csv").exists() else None
 
 
@@ -289,7 +289,7 @@ def verdict(table: pd.DataFrame, i: dict) -> str:
         return (f"**Verdict ({i['profile']} profile, seeds {i['seeds']}):** nothing on this page is judged: "
                 "its published values are secondary (S) or read off plots; ours are shown beside them.")
     s = paper.verdict(table[judged].reset_index(drop=True), i)
-    from lthrepro.core.config import make_config
+    from lthrepro.core.presets import make_config
     ratio = table.Claim.str.contains("L2").any()
     if ratio and i["iterations"] < make_config(i["config"]["preset"], "paper").iterations:
         s += (" This profile trains fewer iterations than the paper, so the copies have less time to "

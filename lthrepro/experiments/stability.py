@@ -36,7 +36,8 @@ import torch
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning, train
-from lthrepro.core.config import Config, ConfigError, config_hash, make_config
+from lthrepro.core.config import Config, ConfigError, config_hash
+from lthrepro.core.presets import make_config
 from lthrepro.experiments import lottery
 from lthrepro.experiments.interpolation import barrier, path_errors
 from lthrepro.store import numerics
@@ -353,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from lthrepro.core.config import check_device, parse_overrides
     from lthrepro.core.data import DataError
+    from lthrepro.core.userargs import check_device, parse_overrides
     p = argparse.ArgumentParser(prog="python -m lthrepro.stability", description=__doc__.splitlines()[0])
     p.add_argument("preset", help=f"one of {', '.join(SPECS)}")
     p.add_argument("--profile", default="budget")

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from lthrepro.core import actions, models, pruning
-from lthrepro.core.config import Config, derive_seed, make_config
+from lthrepro.core.config import Config, derive_seed
+from lthrepro.core.presets import make_config
 from lthrepro.core.pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from lthrepro.core.train import Member, evaluate
 from lthrepro.experiments.lottery import Runner

@@ -28,7 +28,8 @@ from torch import nn
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models
-from lthrepro.core.config import Config, make_config
+from lthrepro.core.config import Config
+from lthrepro.core.presets import make_config
 from lthrepro.core.train import Member, Result, lr_factor
 
 Tensor = torch.Tensor
@@ -446,7 +447,8 @@ def _git_dirty() -> bool | None:
 def check_args(a: argparse.Namespace) -> list[int]:
     """Every option of ``bench`` checked (one-line ConfigError) before minutes of timing;
     returns the group sizes."""
-    from lthrepro.core.config import ConfigError, check_device
+    from lthrepro.core.config import ConfigError
+    from lthrepro.core.userargs import check_device
     from lthrepro.store.results import check_writable
     check_device(a.device)
     try:

@@ -37,7 +37,8 @@ import torch
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models
-from lthrepro.core.config import EXECUTORS, Config, ConfigError
+from lthrepro.core.config import Config, ConfigError
+from lthrepro.core.userargs import EXECUTORS
 from lthrepro.experiments import lottery
 from lthrepro.experiments.supermask import LearnedSupermaskRunner
 from lthrepro.scale import plan
@@ -453,7 +454,7 @@ def execute(cfgs: list[Config], device: str = "cpu", root: Path | None = None, e
         raise ConfigError("--deadline time-boxes the local executor (one device); "
                           "drop --deadline or use --executor local")
     if executor == "local":
-        from lthrepro.core.config import check_device
+        from lthrepro.core.userargs import check_device
         check_device(device)  # (a Ray worker's device is checked where it runs)
     cfgs = plan.merge(cfgs)
     if executor == "local" and deadline is None:

@@ -8,6 +8,7 @@ Read by the ``run FIGURE`` and ``plan`` commands (what to train) and by the note
 from __future__ import annotations
 
 from lthrepro.core import config as cfgmod
+from lthrepro.core import presets
 
 # Where the book's smoke-profile pages read their results (committed, separate from the real
 # results in ``results/`` so a smoke number can never be mistaken for a result).
@@ -86,7 +87,7 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
         from lthrepro.experiments import stability
         seeds = list(stability.make(fig["stability"], profile)[1].seeds)
     else:
-        seeds = list(cfgmod.make_config(fig["runs"][0][0], profile).seeds)
+        seeds = list(presets.make_config(fig["runs"][0][0], profile).seeds)
     if results_dir is None:
         results_dir = SMOKE_RESULTS if profile == "smoke" else "results"
     params = {"PROFILE": profile, "SEEDS": seeds, "DEVICE": device, "RESULTS_DIR": results_dir,
@@ -99,9 +100,9 @@ def parameters(key: str, profile: str, device: str = "cpu", results_dir: str | N
 def configs(key: str, params: dict) -> list[cfgmod.Config]:
     """The configs a figure's notebook reads under ``params`` (as the notebook builds them)."""
     prof = params["PROFILE"]
-    return [cfgmod.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
-                               **{**{k: cfgmod.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
-                                     for k, x in extra.items()}, **params["OVERRIDES"]})
+    return [presets.make_config(p, prof, v, seeds=tuple(params["SEEDS"]),
+                                **{**{k: presets.FIG1_RANDOM_PER_TRIAL[prof] if x == "fig1" else x
+                                      for k, x in extra.items()}, **params["OVERRIDES"]})
             for p, v, extra in FIGURES[key]["runs"]]
 
 

@@ -21,15 +21,8 @@ import time
 from pathlib import Path
 
 from lthrepro.core import pruning
-from lthrepro.core.config import (
-    Config,
-    ConfigError,
-    check_device,
-    check_group,
-    parse_executor,
-    parse_overrides,
-    run_name,
-)
+from lthrepro.core.config import Config, ConfigError, run_name
+from lthrepro.core.userargs import check_device, check_group, parse_executor, parse_overrides
 from lthrepro.experiments.lottery import Runner, run_many
 from lthrepro.experiments.supermask import (
     FAMILIES,

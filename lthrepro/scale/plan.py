@@ -236,7 +236,7 @@ def rate_for(cfg: Config, device: str, root: Path | None = None, bench_dir: Path
 
 def bench_batch(model: str) -> int:
     """Batch size ``bench`` times ``model`` at: its paper preset's."""
-    from lthrepro.core.config import PRESETS
+    from lthrepro.core.presets import PRESETS
     return next(c.batch_size for c in PRESETS.values() if c.model == model)
 
 

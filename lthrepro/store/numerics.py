@@ -29,7 +29,8 @@ import torch
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning, train
-from lthrepro.core.config import Config, make_config
+from lthrepro.core.config import Config
+from lthrepro.core.presets import make_config
 from lthrepro.store import results as res
 
 GOLDEN = Path(__file__).resolve().parents[2] / "tests" / "golden" / "numerics.json"

@@ -477,7 +477,7 @@ PAPER_RANDOM_PER_TRIAL = 2
 def coverage(run_dir: Path, cfg: dict) -> str:
     """How much of the paper's protocol a result rests on, counted from the runs on disk:
     e.g. "paper schedule, 2 of 5 trials, 1 of 3 reinits per trial" (issue 15)."""
-    from lthrepro.core.config import PRESETS, make_config
+    from lthrepro.core.presets import PRESETS, make_config
     base = cfg["preset"].split("-")[0]
     if base not in PRESETS:
         return ""

@@ -20,7 +20,7 @@ EB_CHECK = '''from IPython.display import Markdown, display
 import matplotlib.pyplot as plt
 
 from lthrepro.book import claims, earlybird as eb
-from lthrepro.core.config import check_parameters
+from lthrepro.core.userargs import check_parameters
 
 check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES)'''
 

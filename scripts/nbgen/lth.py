@@ -22,10 +22,11 @@ def params(seeds: list[int]) -> str:
             'EXECUTOR = "local"  # local | ray | ray:ADDRESS: where missing runs train (Running at scale)')
 
 
-CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
+CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n"
          "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\n"
          "from lthrepro.store import results\n"
-         "from lthrepro.core.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
+         "from lthrepro.core.presets import FIG1_RANDOM_PER_TRIAL, make_config\n"
+         "from lthrepro.core.userargs import check_parameters\n\n"
          f"check_parameters({CHECKED},\n"
          "                 EXECUTOR=EXECUTOR)")
 VERDICT = "display(Markdown(claims.verdict(table, {info})))"

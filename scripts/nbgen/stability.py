@@ -12,9 +12,9 @@ from .cells import CHECKED, notebook
 PARAMS = ('PROFILE = "budget"  # smoke | budget | paper (stability.SPECS)\nSEEDS = [0, 1]\nDEVICE = "cpu"\n'
           'RESULTS_DIR = "results"  # relative to the repository root\n'
           "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)")
-OBTAIN = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-          "from lthrepro.book import claims, plots, stability as sb\nfrom lthrepro.core import config\n\n"
-          f"config.check_parameters({CHECKED})\n"
+OBTAIN = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n"
+          "from lthrepro.book import claims, plots, stability as sb\nfrom lthrepro.core import userargs\n\n"
+          f"userargs.check_parameters({CHECKED})\n"
           'run, cfg, spec = sb.obtain("{preset}", PROFILE, SEEDS, DEVICE, RESULTS_DIR, **OVERRIDES)\n'
           "i = sb.info(run)\n"
           "display(*[Markdown(b) for b in [plots.banner(i, gpu_pending={gpu})] if b])"

@@ -15,7 +15,7 @@ DLT_PARAMS = ('PRESET = "lenet"  # lenet | conv2 | conv4 | conv6 (the conv nets:
               "OVERRIDES = {}  # extra config fields (CPU smoke runs of the conv nets shrink data)")
 DLT_CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
              "from lthrepro.book import claims, plots, supermasks\n"
-             "from lthrepro.core.config import check_parameters\n\n"
+             "from lthrepro.core.userargs import check_parameters\n\n"
              "SEEDS = supermasks.page_seeds(PRESET, PROFILE, SEEDS)\n"
              f"check_parameters({CHECKED})\n"
              "over = supermasks.page_overrides(PRESET, PROFILE, SEEDS, OVERRIDES)")
@@ -124,8 +124,8 @@ PAGES["dlt_supermasks"] = notebook([
              'display(Markdown("**Figure (ours).** Test accuracy of the untrained network with each criterion\'s '
              'mask; dotted line = chance (10%). Masks from the trained dense network of the `large_final` run '
              '(round 0). " + f"{uprov[\'data\']}."))'),
-    ("code", '# NBVAL_CHECK_OUTPUT\nclaims = "dlt_supermask" if PRESET == "lenet" else f"dlt_supermask_{PRESET}"\n'
-             'table = claims.compare(claims, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
+    ("code", '# NBVAL_CHECK_OUTPUT\nfigure = "dlt_supermask" if PRESET == "lenet" else f"dlt_supermask_{PRESET}"\n'
+             'table = claims.compare(figure, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
              "display(Markdown(claims.to_markdown(table)))"),
     ("code", DLT_VERDICT),
     ("md", "## Untrained accuracy per criterion and weights, at the density best on validation (with its Pm)"),
