@@ -1,7 +1,7 @@
 """Issue 4: the group engine is exact. Float64 on CPU, short runs on small synthetic data.
 
 (a) N members trained together == the same N trained one by one (G=1 calls);
-(b) the engine == a per-model reference loop written the way peers do it (bench.py);
+(b) the engine == a per-model reference loop written the way peers do it (scale/reference.py);
 (c) dropout per member at the right rate, off in eval; (d) batch-norm statistics per member;
 (e) batched crop/flip == a per-image reference; (f) a rewound member starts at θk ⊙ mask.
 
@@ -19,7 +19,7 @@ import torch
 
 from lthrepro.core import config, data, models, presets, train
 from lthrepro.experiments import lottery
-from lthrepro.scale import bench
+from lthrepro.scale import reference
 from lthrepro.store import results as res
 
 F64 = torch.float64
@@ -95,7 +95,7 @@ def test_group_equals_one_by_one(model):
 def test_engine_equals_reference_loop(model):
     cfg, ms = _cfg(model), _members(model, 2)
     assert cfg.augment == (model == "resnet20") and (cfg.optimizer == "sgd") == (model == "resnet20")
-    ref = bench.train_reference(cfg, ms, _data(model), dtype=F64)
+    ref = reference.train_reference(cfg, ms, _data(model), dtype=F64)
     for r, s, m in zip(_group(model), ref, ms, strict=True):
         _assert_same(r, s, m.mask)
 
@@ -105,7 +105,7 @@ def test_reference_comparison_detects_a_missing_mask():
     # so the agreement above really covers the masks.
     cfg, ms = _cfg("lenet"), _members("lenet", 1)
     dense = [dataclasses.replace(ms[0], mask={k: torch.ones_like(v) for k, v in ms[0].mask.items()})]
-    ref = bench.train_reference(cfg, dense, _data("lenet"), dtype=F64)[0]
+    ref = reference.train_reference(cfg, dense, _data("lenet"), dtype=F64)[0]
     assert _max_diff(_group("lenet")[0].final, ref.final) > 1e-3
 
 
@@ -114,7 +114,7 @@ def test_rewound_engine_equals_reference_loop():
     # continues from k, in both implementations.
     cfg, ms = _cfg("lenet", iterations=9), _members("lenet", 2)
     eng = train.train_group(cfg, ms, _data("lenet"), start=4, dtype=F64)
-    ref = bench.train_reference(cfg, ms, _data("lenet"), start=4, dtype=F64)
+    ref = reference.train_reference(cfg, ms, _data("lenet"), start=4, dtype=F64)
     for r, s, m in zip(eng, ref, ms, strict=True):
         assert r.metrics["iterations"] == [6, 9]
         _assert_same(r, s, m.mask)
@@ -217,7 +217,7 @@ def test_noisy_runs_group_equals_alone_at_any_position(name):
 def test_noisy_runs_engine_equals_reference_loop(name):
     model, over, make, _ = NOISY[name]
     ms = make()
-    ref = bench.train_reference(_cfg(model, **over), ms, _data(model), dtype=F64)
+    ref = reference.train_reference(_cfg(model, **over), ms, _data(model), dtype=F64)
     for r, s, m in zip(_train_noisy(name, ms), ref, ms, strict=True):
         _assert_same(r, s, _zero_mask(name, m))
     if name == "lenet-frozen-at-init":  # pruned weights really held their initial values
@@ -251,12 +251,12 @@ def test_batched_crop_flip_equals_per_image_reference():
     oy[:4], ox[:4] = torch.tensor([0, 8, 0, 8]), torch.tensor([0, 8, 8, 0])  # the corners
     flip = torch.randint(0, 2, (n,), generator=g).bool()
     out = data.augment(x, oy, ox, flip)
-    ref = torch.stack([bench.crop_flip(x[i], int(oy[i]), int(ox[i]), bool(flip[i])) for i in range(n)])
+    ref = torch.stack([reference.crop_flip(x[i], int(oy[i]), int(ox[i]), bool(flip[i])) for i in range(n)])
     assert torch.equal(out, ref)
     # the reference is not trivially equal: centre crop without flip is the identity, a flip is not
-    assert torch.equal(bench.crop_flip(x[0], 4, 4, False), x[0])
-    assert not torch.equal(bench.crop_flip(x[0], 4, 4, True), x[0])
-    assert (bench.crop_flip(x[0], 0, 0, False)[:, :4] == 0).all()  # zero padding shows
+    assert torch.equal(reference.crop_flip(x[0], 4, 4, False), x[0])
+    assert not torch.equal(reference.crop_flip(x[0], 4, 4, True), x[0])
+    assert (reference.crop_flip(x[0], 0, 0, False)[:, :4] == 0).all()  # zero padding shows
 
 
 # --------------------------------------------------------------------------- (f) rewinding
