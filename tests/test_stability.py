@@ -12,7 +12,7 @@ import torch
 
 from lthrepro.core import data, models, pruning, train
 from lthrepro.core.config import ConfigError
-from lthrepro.experiments import stability
+from lthrepro.experiments import stability, stability_cli, stability_pairs
 from lthrepro.experiments.interpolation import barrier, path_errors, recompute_bn
 
 F64 = torch.float64
@@ -91,7 +91,7 @@ def test_copy_with_the_original_data_order_equals_the_uninterrupted_run(model):
     assert all(torch.equal(one.final[n], full.final[n]) for n in full.final)
     assert all(torch.equal(one.state[n], full.state[n]) for n in full.state)
     # The pair: copy 0 continues the original order, copy 1 another; same start W_k.
-    other = dataclasses.replace(cont, data_seed=stability.copy_seed(0, 1))
+    other = dataclasses.replace(cont, data_seed=stability_pairs.copy_seed(0, 1))
     pair = train.train_group(cfg, [cont, other], d, start=k, dtype=F64, train_acc=False)
     assert max((pair[0].final[n] - full.final[n]).abs().max().item() for n in full.final) < 1e-9
     assert max((pair[1].final[n] - full.final[n]).abs().max().item() for n in full.final) > 1e-4
@@ -166,10 +166,10 @@ def test_bad_stability_options_are_one_line_errors(over, says):
 
 
 def test_cli_bad_input_exits_2_with_one_line(capsys):
-    assert stability.main(["lenet", "--profile", "smoke", "--ks", "0", "99999"]) == 2
+    assert stability_cli.main(["lenet", "--profile", "smoke", "--ks", "0", "99999"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "beyond the schedule" in err
-    assert stability.main(["conv2", "--profile", "smoke"]) == 2
+    assert stability_cli.main(["conv2", "--profile", "smoke"]) == 2
     assert "no stability protocol" in capsys.readouterr().err
 
 
@@ -203,7 +203,7 @@ def test_force_extends_a_folder_trained_under_other_numerics(tmp_path, monkeypat
 def test_cli_takes_force(capsys):
     """The one-line refusal tells the user to pass --force: the CLI must accept it (an option it
     did not know would end in argparse's SystemExit before the config is checked)."""
-    assert stability.main(["lenet", "--profile", "smoke", "--force", "--ks", "0", "99999"]) == 2
+    assert stability_cli.main(["lenet", "--profile", "smoke", "--force", "--ks", "0", "99999"]) == 2
     assert "beyond the schedule" in capsys.readouterr().err
 
 

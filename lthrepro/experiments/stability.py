@@ -20,6 +20,10 @@ Per trial seed s (everything below is a member of some ``train.train_group`` cal
 Results: ``results/stability-<preset>-<hash>/`` with config.json, provenance.json, summary.csv,
 ``parent/s<seed>/``, ``chains/`` (a lottery results root) and
 ``pairs/<kind>/s<seed>/k<k>/level<LL>/metrics.json``; each pair is written atomically when done.
+
+This module: the Spec and its presets, the plan of a run (which pairs are missing) and the order
+it trains them in, and summary.csv. Parents and chains: ``stability_parents.py``; building,
+training and measuring pairs: ``stability_pairs.py``; the command line: ``stability_cli.py``.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ from pathlib import Path
 import torch
 
 from lthrepro.core import data as data_mod
-from lthrepro.core import models, pruning, train
+from lthrepro.core import models, train
 from lthrepro.core.config import Config, ConfigError, config_hash
 from lthrepro.core.presets import make_config
 from lthrepro.experiments import lottery
-from lthrepro.experiments.interpolation import barrier, path_errors
+from lthrepro.experiments.stability_pairs import Pairs
+from lthrepro.experiments.stability_parents import Chain, Parents
 from lthrepro.store import numerics
 from lthrepro.store import results as res
 
@@ -144,22 +149,10 @@ def run_name(cfg: Config, spec: Spec) -> str:
     return f"stability-{cfg.preset}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
 
-def copy_seed(seed: int, copy: int) -> int:
-    """Data order (and augmentation draws) of copy 0 or 1 of trial ``seed``'s pairs."""
-    return lottery.derive_seed("copy", seed, copy)
-
-
-class _Chain(lottery.Runner):
-    """An IMP-with-rewinding chain whose tensors are kept while a pair still needs its masks."""
-
-    needs: frozenset[int] = frozenset()
-
-    def _needed(self, seed: int, level: int) -> bool:
-        return seed in self.needs or super()._needed(seed, level)
-
-
 class Experiment:
-    """One stability run: parents, chains and pairs of ``spec`` under ``cfg`` (resumable)."""
+    """One stability run: parents, chains and pairs of ``spec`` under ``cfg`` (resumable). This
+    class plans what is missing and runs it in order; the parents and chains are trained by
+    ``stability_parents.Parents``, the pairs built, trained and measured by ``stability_pairs.Pairs``."""
 
     def __init__(self, cfg: Config, spec: Spec, device: str = "cpu", root: Path | None = None,
                  data: data_mod.Data | None = None, max_group: int | None = None,
@@ -171,6 +164,9 @@ class Experiment:
         self._data, self.trained = data, 0
         self.max_group = max_group or 2 * lottery._max_group(cfg, self.device)
         self.names = list(models.layer_kinds(cfg.model))
+        ks = sorted(set(spec.ks) | set(spec.chain_ks))
+        self.dense = Parents(self.dir, cfg, ks, self.names, self.device, dtype, lambda: self.data)
+        self.pairing = Pairs(cfg, spec.alphas, spec.train_subset, self.names, self.device, dtype)
 
     @property
     def data(self) -> data_mod.Data:
@@ -190,97 +186,28 @@ class Experiment:
     def todo(self) -> list[tuple[str, int, int, int]]:
         return [p for p in self.pairs() if not (self.pair_dir(*p) / "metrics.json").exists()]
 
-    def chain(self, k: int) -> _Chain:
+    def chain(self, k: int) -> Chain:
         c = dataclasses.replace(self.cfg, rewind=k, levels=max(self.spec.levels) - 1, reinits=0,
                                 random_prune=0, oneshot=False, seeds=self.spec.seeds)
-        r = _Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype, force=self.force)
+        r = Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype, force=self.force)
         r.needs = frozenset(sd for kind, sd, kk, _ in self.todo() if kind != "dense" and kk == k)
         return r
 
-    # ------------------------------------------------------------------------- parent
-    def _snap_path(self, seed: int, k: int) -> Path:
-        return self.dir / "parent" / f"s{seed}" / f"k{k:06d}.pt"
-
+    # ----------------------------------------------------------- parents, chains, pairs
     def parents(self, seeds: list[int]) -> None:
         """Train the dense parents of ``seeds`` once, keeping W_k, BN state and optimizer state."""
-        ks = sorted(set(self.spec.ks) | set(self.spec.chain_ks))
-        need = [s for s in seeds if not all(self._snap_path(s, k).exists() for k in ks)]
-        if not need:
-            return
-        init = {s: models.init_params(self.cfg.model, s) for s in need}
-        ms = [train.Member(init[s], pruning.full_mask(init[s], self.names), s, tag=f"parent/s{s}") for s in need]
-        out = train.train_group(self.cfg, ms, self.data, self.device, snapshot_at=ks, dtype=self.dtype)
-        for s, r in zip(need, out, strict=True):
-            d = self._snap_path(s, 0).parent
-            d.mkdir(parents=True, exist_ok=True)
-            torch.save({"params": r.final, "state": r.state}, d / "final.pt")
-            for k, sn in r.snapshots.items():
-                torch.save(sn, self._snap_path(s, k))
-            res.write_json(d / "metrics.json", {**r.metrics, "seed": s, "snapshots": ks})
-        self.trained += len(need)
+        self.trained += self.dense.train(seeds)
 
     def snapshot(self, seed: int, k: int) -> dict:
-        return torch.load(self._snap_path(seed, k), weights_only=True)
+        return self.dense.snapshot(seed, k)
 
-    def _seed_chain(self, r: _Chain, k: int) -> None:
-        """The chain's level 0 is the parent (same θ0, data order and schedule): copy it. A seed
-        with no unfinished pair at k keeps its files as they are (a clean clone has no tensors:
-        retraining its parent would rewrite finished numbers, on another CPU kind or thread count
-        with other last bits)."""
-        for s in r.cfg.seeds:
-            d0 = res.member_dir(r.dir, "imp", s, 0, 0)
-            if res.is_done(d0, need_tensors=s in r.needs):
-                continue
-            self.parents([s])
-            pd = self._snap_path(s, 0).parent
-            fin, m = torch.load(pd / "final.pt", weights_only=True), res.read_json(pd / "metrics.json")
-            full = pruning.full_mask(fin["params"], self.names)
-            r.write_config()
-            res.save_member(d0, {**m, "kind": "imp", "rep": 0, "level": 0, "density": 1.0,
-                                 "layer_density": pruning.layer_density(full), "copied_from": "parent"},
-                            full, fin["params"], fin["state"])
-            if k:
-                sn = self.snapshot(s, k)
-                torch.save({"params": sn["params"], "state": sn["state"]}, d0 / "rewind.pt")
+    def _seed_chain(self, r: Chain, k: int) -> None:
+        """Copy the parent into the chain as its level 0 (``Parents.seed_chain``)."""
+        self.trained += self.dense.seed_chain(r, k)
 
-    # -------------------------------------------------------------------------- pairs
-    def members(self, kind: str, seed: int, k: int, level: int, chain: _Chain | None = None) -> list[train.Member]:
+    def members(self, kind: str, seed: int, k: int, level: int, chain: Chain | None = None) -> list[train.Member]:
         """The two copies of a pair: one start, two data orders."""
-        sn, opt = self.snapshot(seed, k), None
-        init, state = sn["params"], sn["state"] or None
-        if kind == "dense":
-            mask, opt = pruning.full_mask(init, self.names), sn["opt"] or None
-        else:
-            mask = chain._imp_mask(seed, level)  # IMP with survivors rewound to k (LMC §4)
-            if kind == "random":
-                mask = pruning.random_like(mask, torch.Generator().manual_seed(
-                    lottery.derive_seed("random", seed, k, level)))
-            elif kind == "reinit":
-                init, state = models.init_params(self.cfg.model, lottery.derive_seed("reinit", seed, k, level)), None
-        return [train.Member(init, mask, copy_seed(seed, c), state=state, opt_state=opt,
-                             tag=f"{kind}/s{seed}/k{k}/level{level}/copy{c}") for c in (0, 1)]
-
-    def _splits(self) -> tuple[dict, torch.Tensor]:
-        d, dev = self.data, self.device
-        if self.spec.train_subset > len(d.x_train):
-            raise ConfigError(f"train_subset {self.spec.train_subset} exceeds the {len(d.x_train)} "
-                              "training examples; choose a smaller one")
-        idx = torch.randperm(len(d.x_train), generator=torch.Generator().manual_seed(0))[: self.spec.train_subset]
-        xs, ys = d.x_train[idx].to(dev, self.dtype), d.y_train[idx].to(dev)
-        return {"test_err": (d.x_test.to(dev, self.dtype), d.y_test.to(dev)), "train_err": (xs, ys)}, xs
-
-    def _finish(self, key: tuple, ms: list[train.Member], out: list[train.Result]) -> None:
-        splits, bn_x = self._splits()
-        path = path_errors(self.cfg.model, out[0].final, out[1].final, splits, self.spec.alphas, bn_x,
-                           self.cfg.batch_size, self.device)
-        l2 = sum(float(((out[0].final[n] - out[1].final[n]).double() ** 2).sum()) for n in self.names) ** 0.5
-        kind, seed, k, level = key
-        res.write_json(self.pair_dir(*key) / "metrics.json", {
-            "kind": kind, "seed": seed, "k": k, "level": level, "density": pruning.density(ms[0].mask),
-            "layer_density": pruning.layer_density(ms[0].mask), "copy_seeds": [m.data_seed for m in ms],
-            **path, "test_instability": barrier(path["test_err"]), "train_instability": barrier(path["train_err"]),
-            "l2_weights": l2, "bn_recomputed": self.cfg.model in models.HAS_BN,
-            "copies": [{x: o.metrics[x] for x in ("final_test_acc", "final_val_acc")} for o in out]})
+        return self.pairing.members(self.snapshot(seed, k), kind, seed, k, level, chain)
 
     def run(self) -> Path:
         """Train (or resume) every missing pair; returns the results folder."""
@@ -310,11 +237,10 @@ class Experiment:
                 for i in range(0, len(keys), max(1, self.max_group // 2)):
                     part = keys[i: i + max(1, self.max_group // 2)]
                     ms = [self.members(*p, chain=chain) for p in part]
-                    cfg = dataclasses.replace(self.cfg, eval_every=self.cfg.iterations)  # copies: final only
-                    out = train.train_group(cfg, [m for pair in ms for m in pair], self.data, self.device,
-                                            start=k, dtype=self.dtype, train_acc=False)
-                    for j, p in enumerate(part):
-                        self._finish(p, ms[j], out[2 * j: 2 * j + 2])
+                    out = self.pairing.train(ms, self.data, k)
+                    for j, p in enumerate(part):  # each pair is written as soon as it is measured
+                        m = self.pairing.metrics(p, ms[j], out[2 * j: 2 * j + 2], self.data)
+                        res.write_json(self.pair_dir(*p) / "metrics.json", m)
                     self.trained += 2 * len(part)
         if todo:
             res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
@@ -347,43 +273,3 @@ def write_summary(run_dir: Path) -> None:
     tmp = Path(run_dir) / ".tmp-summary.csv"
     tmp.write_text(buf.getvalue())
     os.replace(tmp, Path(run_dir) / "summary.csv")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lthrepro.stability lenet --profile budget``: train (or resume) a stability run."""
-    import argparse
-    import sys
-
-    from lthrepro.core.data import DataError
-    from lthrepro.core.userargs import check_device, parse_overrides
-    p = argparse.ArgumentParser(prog="python -m lthrepro.stability", description=__doc__.splitlines()[0])
-    p.add_argument("preset", help=f"one of {', '.join(SPECS)}")
-    p.add_argument("--profile", default="budget")
-    p.add_argument("--seeds", type=int, nargs="+")
-    p.add_argument("--ks", type=int, nargs="+", help="rewind points of the dense pairs")
-    p.add_argument("--chain-ks", type=int, nargs="+", help="rewind points of the IMP chains / sparse pairs")
-    p.add_argument("--levels", type=int, nargs="+", help="IMP levels of the sparse pairs")
-    p.add_argument("--kinds", nargs="+", help="mask sources of the sparse pairs (imp random reinit)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--group", type=int, default=None, help="max networks trained together")
-    p.add_argument("--results", default=None, help="results root (default: ./results)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
-    p.add_argument("--force", action="store_true", help="extend a results folder trained under other numerics "
-                   "(another CPU kind, or changed code); the mix is recorded in provenance.json")
-    a = p.parse_args(argv)
-    try:
-        over = {k: tuple(v) for k, v in (("ks", a.ks), ("chain_ks", a.chain_ks), ("levels", a.levels),
-                                         ("kinds", a.kinds)) if v}
-        cfg, spec = make(a.preset, a.profile, a.seeds, over, **parse_overrides(a.set))
-        check_device(a.device)
-        d = Experiment(cfg, spec, a.device, Path(a.results) if a.results else None, max_group=a.group,
-                       force=a.force).run()
-    except (ConfigError, DataError, res.ResultsError, lottery.NoTrainError) as e:
-        sys.stderr.write("lthrepro.stability: error: " + " ".join(str(e).split()) + "\n")
-        return 2
-    print(f"results: {d}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
