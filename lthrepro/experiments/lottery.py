@@ -25,8 +25,10 @@ from lthrepro.core import actions, models, pruning
 from lthrepro.core import data as data_mod
 from lthrepro.core.config import Config, ConfigError, config_hash, derive_seed, run_name
 from lthrepro.core.train import Member, train_group
+from lthrepro.experiments import chain
 from lthrepro.store import numerics
 from lthrepro.store import results as res
+from lthrepro.store import state as st
 
 
 class NoTrainError(RuntimeError):
@@ -72,6 +74,9 @@ class Runner:
         self.trained = 0
         self.force = force  # extend a folder trained under other numerics (recorded)
         self.fingerprint: dict | None = None  # today's numerics, computed before the first training
+        # (seed, level) -> IMP mask; (seed, "oneshot") -> one-shot masks; (seed, "rewind") -> W_k
+        self._masks: dict = {}
+        self._theta0: dict[int, dict] = {}
 
     # --------------------------------------------------------------------------- data
     @property
@@ -87,15 +92,25 @@ class Runner:
         return self._data
 
     # ---------------------------------------------------------------------- members
+    # Lottery runs commit the state a chain needs to go on (issue 20); learned supermasks don't.
+    STATE = True
+
     def theta0(self, seed: int) -> dict:
-        return models.init_params(self.cfg.model, seed)
+        """θ0 of trial ``seed``, regenerated from the seed and checked against the committed
+        ``theta0_sha256`` of its level 0 (a changed initialiser is an error)."""
+        if seed not in self._theta0:
+            t = models.init_params(self.cfg.model, seed)
+            d0 = res.member_dir(self.dir, "imp", seed, 0, 0)
+            if (d0 / "metrics.json").exists():
+                st.check_theta0(res.read_json(d0 / "metrics.json"), t, d0)
+            self._theta0[seed] = t
+        return self._theta0[seed]
 
     def _start(self, seed: int) -> tuple[dict, dict | None]:
         """Weights (and BN state) that survivors are reset to: θ0, or θk when rewinding."""
         if not self.cfg.rewind:
             return self.theta0(seed), None
-        t = res.load_tensors(res.member_dir(self.dir, "imp", seed, 0, 0), "rewind")
-        return t["params"], t["state"]
+        return chain.rewind_start(self, seed)
 
     def _reference(self, seed: int) -> dict:
         """The "initial" weights that mask criteria and mask-0 actions compare with (Zhou et
@@ -124,28 +139,29 @@ class Runner:
                       state=state, tag=f"{kind}/s{seed}r{rep}/{level}")
 
     def _imp_mask(self, seed: int, level: int) -> dict:
-        if level == 0:
-            return pruning.full_mask(self.theta0(seed), self.names)
-        prev = res.member_dir(self.dir, "imp", seed, 0, level - 1)
-        final = res.load_tensors(prev, "final")["params"]
-        gen = torch.Generator().manual_seed(derive_seed("criterion", seed, level))
-        mask = res.load_tensors(prev, "mask")
-        sc = pruning.scores(self.cfg.criterion, self._reference(seed), final, self.names, gen, mask)
-        return pruning.prune(sc, mask, self.kinds, self.rates, self.cfg.scope)
+        return chain.imp_mask(self, seed, level)
+
+    def _covered(self, seed: int, level: int, what: str) -> bool:
+        return self.STATE and chain.state_covers(self, seed, level, what)
 
     def _needed(self, seed: int, level: int) -> bool:
-        """Does an unfinished run of trial ``seed`` depend on IMP level ``level``'s tensors?"""
+        """Does an unfinished run of trial ``seed`` depend on IMP level ``level``'s tensors? Not
+        when the level's committed state has what that run needs (issue 20)."""
         c = self.cfg
         nxt = [("imp", 0)] + [(k, r) for k, n in (("reinit", c.reinits), ("random", c.random_prune),
                                                   ("oneshot", int(c.oneshot))) for r in range(n)]
-        if level < c.levels:
+        if level == 0 and c.rewind and not self._covered(seed, 0, "rewind") and any(
+                not res.is_done(res.member_dir(self.dir, k, seed, r, lv))
+                for lv in range(1, c.levels + 1) for k, r in nxt):
+            return True
+        if level < c.levels and not self._covered(seed, level, "next"):
             nd = res.member_dir(self.dir, "imp", seed, 0, level + 1)
             if not all(res.is_done(res.member_dir(self.dir, k, seed, r, level + 1)) for k, r in nxt):
                 return True
             # level+1 must itself be retrained (its tensors are gone but a later run needs them)
             if not (nd / "final.pt").exists() and self._needed(seed, level + 1):
                 return True
-        return level == 0 and c.oneshot and not all(
+        return level == 0 and c.oneshot and not self._covered(seed, 0, "oneshot") and not all(
             res.is_done(res.member_dir(self.dir, "oneshot", seed, 0, lv)) for lv in range(1, c.levels + 1))
 
     def plan(self, level: int) -> list[tuple[tuple, Member]]:
@@ -177,11 +193,7 @@ class Runner:
                         g = torch.Generator().manual_seed(derive_seed("random", s, r, level))
                         m = pruning.random_like(mask, g)
                     else:  # one-shot from the trained dense network of this trial
-                        d0 = res.member_dir(self.dir, "imp", s, 0, 0)
-                        sc = pruning.scores(c.criterion, self._reference(s),
-                                            res.load_tensors(d0, "final")["params"], self.names)
-                        m = pruning.prune(sc, pruning.full_mask(theta, self.names), self.kinds,
-                                          self.rates, c.scope, levels=level)
+                        m = chain.oneshot_mask(self, s, level)
                     out.append(((kind, s, r), self._member(s, m, theta, state, r, level, kind)))
         return out
 
@@ -238,10 +250,19 @@ class Runner:
                        "layer_density": pruning.layer_density(m.mask),
                        **self.extra_metrics(m, o)}
             keep = kind == "imp"
+            files = None
+            if self.STATE:  # what the chain needs to go on, committed (issue 20)
+                metrics["mask_sha256"] = st.mask_sha256(m.mask, self.names)
+                if self.fingerprint:  # numerics per level: a chain continued elsewhere says so
+                    metrics["numerics"] = self.fingerprint["fingerprint"]
+                    metrics["threads"] = torch.get_num_threads()  # a CPU run's last bits depend on it
+                if keep:
+                    more, files = chain.level_state(self, s, level, m.mask, o.final, o.snapshot, o.snapshot_state)
+                    metrics.update(more)
             rewind = {"rewind": {"params": o.snapshot, "state": o.snapshot_state}} \
                 if o.snapshot is not None else None
             res.save_member(d, metrics, m.mask, o.final if keep else None,
-                            o.state if keep else None, extra=rewind)
+                            o.state if keep else None, extra=rewind, files=files)
         self.trained += len(chunk)
 
     def run_level(self, level: int, todo: list | None = None) -> int:
@@ -355,6 +376,8 @@ def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool =
                     shutil.copytree(src, dst)
                     m = res.read_json(dst / "metrics.json")
                     res.write_json(dst / "metrics.json", {**m, "copied_from": lead.dir.name})
+                    if r.STATE and st.has(dst, st.NEXT_MASK):  # the lead's state follows its criterion
+                        chain.restate_copy(r, s, dst)
             continue
         todo = [(r, item) for r in runners if level <= r.last_level for item in r.prepare(level)]
         for r in {id(r): r for r, _ in todo}.values():

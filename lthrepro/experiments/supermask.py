@@ -155,6 +155,8 @@ class MaskMember(Member):
 class LearnedSupermaskRunner(Runner):
     """One level (0): train mask scores over frozen weights; everything else as ``Runner``."""
 
+    STATE = False  # its trained tensors are mask scores: no chain goes on from them
+
     @property
     def last_level(self) -> int:
         return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from lthrepro.core.config import Config, ConfigError, config_hash
 from lthrepro.experiments.lottery import Runner
 from lthrepro.store import results as res
+from lthrepro.store import state as st
 from lthrepro.store.numerics import fingerprint, recorded
 
 
@@ -49,6 +51,10 @@ def parse_levels(spec: str, last: int) -> list[int]:
 
 # Where a run's files came from, not what it computed (run_family copies a shared level 0).
 PROVENANCE_KEYS = frozenset({"copied_from"})
+# Level state (issue 20): compared when the committed metrics have it; results trained before it
+# existed do not, and are compared on what they recorded.
+STATE_KEYS = frozenset({"mask_sha256", "next_mask_sha256", "theta0_sha256", "oneshot_mask_sha256",
+                        "rewind_sha256", "numerics", "threads"})
 
 
 def _same(x, y) -> bool:
@@ -63,7 +69,7 @@ def _same(x, y) -> bool:
 def compare_metrics(a: dict, b: dict) -> tuple[list[str], float]:
     """(names of metrics that differ, largest absolute difference over numeric entries)."""
     diff, worst = [], 0.0
-    for k in sorted((set(a) | set(b)) - PROVENANCE_KEYS):
+    for k in sorted((set(a) | set(b)) - PROVENANCE_KEYS - (STATE_KEYS - set(a))):
         x, y = a.get(k), b.get(k)
         if _same(x, y):
             continue
@@ -103,6 +109,10 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
         same_platform = False
     # A CPU run's last bits depend on torch's thread count: retrain with the recorded one.
     counts = sorted({r["threads"] for r in rec if r.get("threads")})
+    per_level = {res.read_json(mj).get("threads") for mj in run_dir.glob("*/s*r*/level*/metrics.json")
+                 if int(mj.parent.name[5:]) in want} - {None}
+    if per_level:  # recorded per level (issue 20): the levels asked for decide
+        counts = sorted(per_level)
     before = torch.get_num_threads()
     if len(counts) == 1 and counts[0] != before:
         torch.set_num_threads(counts[0])
@@ -119,11 +129,28 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
     return ok or not same_platform, "\n".join(lines)
 
 
+def _from_state(run_dir: Path, cfg: Config, level: int) -> bool:
+    """Can ``level`` be retrained alone, from the committed level state of the level before?"""
+    return level > 0 and all(
+        st.has(res.member_dir(run_dir, "imp", s, 0, level - 1), st.NEXT_MASK) for s in cfg.seeds) and (
+        not cfg.oneshot or all(st.has(res.member_dir(run_dir, "imp", s, 0, 0), st.ONESHOT) for s in cfg.seeds))
+
+
 def _retrain_and_compare(run_dir: Path, cfg: Config, want: list[int], device: str, scratch) -> tuple[bool, list[str]]:
     lines: list[str] = []
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         r = Runner(cfg, device, Path(tmp))
-        for level in range(max(want) + 1):
+        first = 0
+        if _from_state(run_dir, cfg, want[0]):
+            # One training run per member of the levels asked for (issue 20): the levels before
+            # come from the committed files (metrics and level state, no tensors), as in a clone.
+            first = want[0]
+            shutil.copytree(run_dir, r.dir, ignore=lambda d, names: [
+                n for n in names if n.endswith(".pt") or (n.startswith("level") and int(n[5:]) >= first)])
+            lines.append(f"  levels 0-{first - 1}: from the committed level state (not retrained)")
+        elif want[0] > 0:
+            lines.append(f"  levels 0-{want[0] - 1}: retrained (this result has no committed level state)")
+        for level in range(first, max(want) + 1):
             r.run_level(level)
         ok = True
         for mj in sorted(run_dir.glob("*/s*r*/level*/metrics.json")):

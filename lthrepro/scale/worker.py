@@ -51,6 +51,7 @@ def train_level(cfg: Config, level: int, todo: list, device: str, data_root: str
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="lthrepro-level-") as tmp:
         r = make_runner(cfg, device, Path(tmp), data=data)
+        r.fingerprint = numerics.fingerprint(device)  # recorded per level, as a local run does
         for i in range(0, len(todo), r.max_group):
             chunk = todo[i: i + r.max_group]
             r.save(level, chunk, r.train(chunk, level))

@@ -73,14 +73,19 @@ def _mkdir(folder: Path) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Atomic text write (temp file + rename), verbatim (no newline translation)."""
+    """Atomic text write (temp file + rename), verbatim (no newline translation), UTF-8."""
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: Path, blob: bytes) -> None:
+    """Atomic write (temp file + rename)."""
     path = Path(path)
     _mkdir(path.parent)
     tmp = tmp_name(path.parent)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
         os.replace(tmp, path)
     except BaseException as e:
         tmp.unlink(missing_ok=True)
@@ -147,7 +152,7 @@ def is_done(d: Path, need_tensors: bool = False) -> bool:
         _tensor_file_ok(d / f) for f in ("final.pt", "mask.pt")))
 
 
-def _own(t: dict | None) -> dict:
+def own(t: dict | None) -> dict:
     """Tensors with storage of their own: a member's results are views into the group's stacked
     tensors, and torch.save of a view writes the whole storage (the whole group)."""
     return {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in (t or {}).items()}
@@ -182,15 +187,19 @@ def _atomic_dir(d: Path, fill) -> None:
 
 
 def save_member(d: Path, metrics: dict, mask: dict, final: dict | None, state: dict | None,
-                extra: dict[str, dict] | None = None) -> None:
+                extra: dict[str, dict] | None = None, files: dict[str, bytes] | None = None) -> None:
     """Write one finished run atomically: build it in a sibling temp folder, then rename.
-    ``extra`` maps further tensor files (e.g. ``rewind``) to {"params": ..., "state": ...}."""
+    ``extra`` maps further tensor files (e.g. ``rewind``) to {"params": ..., "state": ...};
+    ``files`` are committed files by name (a level's state, ``store/state.py``)."""
     def fill(tmp: Path) -> None:
-        save_tensors(tmp / "mask.pt", _own(mask))
+        for name, blob in (files or {}).items():
+            with open(tmp / name, "wb") as f:
+                f.write(blob)
+        save_tensors(tmp / "mask.pt", own(mask))
         if final is not None:
-            save_tensors(tmp / "final.pt", {"params": _own(final), "state": _own(state)})
+            save_tensors(tmp / "final.pt", {"params": own(final), "state": own(state)})
         for name, t in (extra or {}).items():
-            save_tensors(tmp / f"{name}.pt", {"params": _own(t.get("params")), "state": _own(t.get("state"))})
+            save_tensors(tmp / f"{name}.pt", {"params": own(t.get("params")), "state": own(t.get("state"))})
         with open(tmp / "metrics.json", "w") as f:
             json.dump(metrics, f, indent=1, sort_keys=True)
     _atomic_dir(d, fill)
