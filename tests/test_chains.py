@@ -8,14 +8,15 @@ import shutil
 import pytest
 import torch
 
-from lthrepro.core import config, models, pruning
+from lthrepro.core import models, pruning
+from lthrepro.core.presets import make_config
 from lthrepro.experiments import chain, lottery
 from lthrepro.store import results as res
 from lthrepro.store import state as st
 
 
 def _cfg(levels, **kw):
-    return config.make_config("lenet", "smoke", **{
+    return make_config("lenet", "smoke", **{
         "dataset": "synthetic", "iterations": 6, "eval_every": 3, "batch_size": 12, "train_limit": 120,
         "levels": levels, "reinits": 1, "random_prune": 1, "oneshot": True, "seeds": (0, 1), **kw})
 
