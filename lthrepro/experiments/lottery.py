@@ -321,6 +321,7 @@ class Runner:
                     self.record()
                 self.run_level(level, todo)
                 self.record()
+                res.write_summary(self.dir)  # each finished level can be committed as it is
         self.finish()
         return self.dir
 
