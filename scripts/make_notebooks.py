@@ -34,7 +34,7 @@ def params(seeds: list[int]) -> str:
 # injected one becomes a "Run with" box (``runner.execute``).
 HIDE, SETUP, GONE = ["hide-input"], ["remove-input"], ["remove-cell"]
 CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n\n"
-         "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\nfrom lthrepro.store import results\n"
+         "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\nfrom lthrepro.store import summaries\n"
          "from lthrepro.core.config import FIG1_RANDOM_PER_TRIAL, check_parameters, make_config\n\n"
          "check_parameters(PROFILE=PROFILE, SEEDS=SEEDS, DEVICE=DEVICE, RESULTS_DIR=RESULTS_DIR, OVERRIDES=OVERRIDES,\n"
          "                 EXECUTOR=EXECUTOR)")
@@ -67,7 +67,7 @@ def lenet_setup(extra: str) -> str:
     over = f"{{{extra}**OVERRIDES}}" if extra else "OVERRIDES"
     return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), **{over})\n'
             "run = ondemand.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
-            "df, info = results.load_summary(run, cfg), results.run_info(run)\n"
+            "df, info = summaries.load_summary(run, cfg), summaries.run_info(run)\n"
             'warning = plots.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
 
@@ -79,8 +79,8 @@ def multi_setup(runs: str) -> str:
     return (f"cfgs = {runs}\n"
             "dirs = {k: ondemand.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
             " for k, c in cfgs.items()}\n"
-            "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
-            "infos = [results.run_info(d) for d in dirs.values()]\n"
+            "frames = {k: summaries.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
+            "infos = [summaries.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"
             "warning = plots.banner(infos, gpu_pending=True, levels=(shown, shown), markdown=True)\n"
             "if warning:\n    display(Markdown(warning))")

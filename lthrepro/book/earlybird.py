@@ -14,6 +14,7 @@ import seaborn as sns
 
 from lthrepro.experiments import earlybird as eb
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 from lthrepro.core.config import check_parameters, make_config, run_name
 from lthrepro.book.claims import Claim
 
@@ -57,7 +58,7 @@ def imp_tickets(levels, seeds, profile: str, root=None) -> pd.DataFrame:
     d = res.resolve_root(root) / run_name(make_config("lenet", profile, seeds=tuple(seeds)))
     if not (d / "config.json").exists():
         return pd.DataFrame([], columns=cols)
-    df = res.load_summary(d)
+    df = summaries.load_summary(d)
     imp, rows = df[df.kind == "imp"], []
     for s in seeds:
         sub = imp[imp.seed == s].set_index("level").sort_index()

@@ -16,6 +16,7 @@ from lthrepro.core import config
 from lthrepro.book import claims as paper
 from lthrepro.experiments import stability
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 
 MATCH, STABLE = 0.2, 2.0  # LMC §4.4: within 0.2 points of dense; LMC §2: instability < 2%
 KIND_LABEL = {"dense": "dense network", "imp": "IMP subnetwork", "random": "random pruning",
@@ -63,7 +64,7 @@ def chains(run_dir: Path, cfg, spec) -> pd.DataFrame:
         c = dataclasses.replace(cfg, rewind=k)
         d = Path(run_dir) / "chains" / run_name(c)
         if d.exists():
-            df = res.load_summary(d)
+            df = summaries.load_summary(d)
             out.append(df[df.seed.isin(spec.seeds)].assign(k=k))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
@@ -236,7 +237,7 @@ def lth_frame(run: Path, profile: str):
     if profile == "smoke":
         return None
     d = Path(run).parent / config.run_name(config.make_config("lenet", profile))
-    return res.load_summary(d) if (d / "summary.csv").exists() else None
+    return summaries.load_summary(d) if (d / "summary.csv").exists() else None
 
 
 Claim, LMC, STAB = paper.Claim, "LMC", "STAB-v3"

@@ -39,7 +39,7 @@ from lthrepro.core import models, pruning, train
 from lthrepro.core.config import Config, ConfigError, config_hash, make_config
 from lthrepro.experiments import lottery
 from lthrepro.experiments.interpolation import barrier, path_errors
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance
 from lthrepro.store import results as res
 
 KINDS = ("dense", "imp", "random", "reinit")  # mask sources of a pair
@@ -316,9 +316,9 @@ class Experiment:
                         self._finish(p, ms[j], out[2 * j: 2 * j + 2])
                     self.trained += 2 * len(part)
         if todo:
-            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                               {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
-                                "levels": max(self.spec.levels)}, numerics=fp, clean=res.tree_clean())
+            provenance.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
+                                      {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
+                                       "levels": max(self.spec.levels)}, numerics=fp, clean=provenance.tree_clean())
         write_summary(self.dir)
         return self.dir
 

@@ -40,8 +40,8 @@ from lthrepro.core import models
 from lthrepro.core.config import EXECUTORS, Config, ConfigError
 from lthrepro.experiments import lottery
 from lthrepro.experiments.supermask import LearnedSupermaskRunner
-from lthrepro.scale import plan
-from lthrepro.store import numerics
+from lthrepro.scale import plan, rates
+from lthrepro.store import numerics, provenance, summaries
 from lthrepro.store import results as res
 
 STOPPED = 75  # exit status of a time-boxed run stopped with work left (EX_TEMPFAIL): run it again
@@ -82,7 +82,7 @@ def train_level(cfg: Config, level: int, todo: list, device: str, data_root: str
                  for key, _ in todo}
     ray = sys.modules.get("ray")  # inside a Ray worker: which node of the cluster
     node = ray.get_runtime_context().get_node_id()[:12] if ray and ray.is_initialized() else "local"
-    return {"files": files, "device": res.device_name(device), "host": socket.gethostname(),
+    return {"files": files, "device": provenance.device_name(device), "host": socket.gethostname(),
             "node": node, "pid": os.getpid(), "seconds": time.time() - t0,
             "platform": numerics.platform_id(device)}
 
@@ -267,7 +267,7 @@ class Driver:
     """Builds each trial's next level, hands it to a pool, writes what comes back."""
 
     def __init__(self, cfgs: list[Config], device: str, root: Path | None, executor: str,
-                 log=print, started: float | None = None, bench_dir: Path = plan.BENCH_DIR,
+                 log=print, started: float | None = None, bench_dir: Path = rates.BENCH_DIR,
                  force: bool = False):
         self.device, self.executor, self.log, self.force = device, executor, log, force
         self.started = started or time.time()
@@ -413,11 +413,11 @@ class Driver:
         plats = self.platforms.get(head.dir.name, set()) - {None, (self.fp or {}).get("platform")}
         if plats:  # a worker on another platform than the fingerprint's: recorded, not hidden
             extra["worker_platforms"] = sorted(plats)
-        res.add_provenance(head.dir, self.device, time.time() - self.started, head.trained, head.cfg.to_dict(),
-                           head._started, head._commit, complete=complete, numerics=self.fp, clean=head._clean,
-                           device_label="; ".join(sorted(self.devices.get(head.dir.name, ()))) or None,
-                           extra={"executor": self.executor, **extra,
-                                  "train_seconds": round(self.train_seconds.get(head.dir.name, 0.0), 1)})
+        provenance.add_provenance(head.dir, self.device, time.time() - self.started, head.trained, head.cfg.to_dict(),
+                                  head._started, head._commit, complete=complete, numerics=self.fp, clean=head._clean,
+                                  device_label="; ".join(sorted(self.devices.get(head.dir.name, ()))) or None,
+                                  extra={"executor": self.executor, **extra,
+                                         "train_seconds": round(self.train_seconds.get(head.dir.name, 0.0), 1)})
         head._recorded = True
 
     def _close(self) -> None:
@@ -430,11 +430,11 @@ class Driver:
             if head._recorded:
                 self._record(head, complete=done, **({} if done else {"stopped": why}))
             elif done and head.dir.is_dir():
-                res.close_unfinished(head.dir)
+                provenance.close_unfinished(head.dir)
             if head.dir.is_dir():
                 if not (head.dir / "config.json").exists():
                     head.write_config()
-                res.write_summary(head.dir)
+                summaries.write_summary(head.dir)
 
 
 # ---------------------------------------------------------------------------- execute
