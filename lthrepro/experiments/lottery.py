@@ -26,7 +26,7 @@ from lthrepro.core import data as data_mod
 from lthrepro.core.config import Config, ConfigError, config_hash, derive_seed, run_name
 from lthrepro.core.train import Member, train_group
 from lthrepro.experiments import chain
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance, summaries
 from lthrepro.store import results as res
 from lthrepro.store import state as st
 
@@ -284,19 +284,19 @@ class Runner:
         """Checks before anything is written (a file in the folder's place, damaged results),
         then removal of killed runs' temporary files; starts this invocation's record."""
         res.check_writable(self.dir.parent)
-        res.check_run_dir(self.dir)
+        summaries.check_run_dir(self.dir)
         res.remove_stale_tmp(self.dir)
         self._t0 = time.time()
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self._t0)) + \
             f".{int(self._t0 * 1e6) % 10**6:06d}Z"
-        self._commit = res.git_commit()  # the code that runs, not HEAD when the run ends
-        self._clean = res.tree_clean()  # ... and whether it was committed (issue 11)
+        self._commit = provenance.git_commit()  # the code that runs, not HEAD when the run ends
+        self._clean = provenance.tree_clean()  # ... and whether it was committed (issue 11)
         self._recorded = False
 
     def record(self, complete: bool = False) -> None:
         """This invocation's session in provenance.json: written when it starts training (so a
         run killed in its first level leaves its record), updated after every level."""
-        res.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
+        provenance.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
                            self.cfg.to_dict(), self._started, self._commit, complete=complete,
                            numerics=self.fingerprint, clean=self._clean)
         self._recorded = True
@@ -305,11 +305,11 @@ class Runner:
         if self.trained:
             self.record(complete=True)
         elif self.dir.is_dir():  # nothing left to train: a killed run's record is closed
-            res.close_unfinished(self.dir)
+            provenance.close_unfinished(self.dir)
         if self.dir.is_dir():
             if not (self.dir / "config.json").exists():
                 self.write_config()
-            res.write_summary(self.dir)
+            summaries.write_summary(self.dir)
 
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
@@ -321,7 +321,7 @@ class Runner:
                     self.record()
                 self.run_level(level, todo)
                 self.record()
-                res.write_summary(self.dir)  # each finished level can be committed as it is
+                summaries.write_summary(self.dir)  # each finished level can be committed as it is
         self.finish()
         return self.dir
 

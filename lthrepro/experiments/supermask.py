@@ -30,6 +30,7 @@ from lthrepro.core.presets import make_config
 from lthrepro.core.pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from lthrepro.core.train import Member, evaluate
 from lthrepro.experiments.lottery import Runner
+from lthrepro.store import provenance
 from lthrepro.store import results as res
 
 Tensor = torch.Tensor
@@ -137,8 +138,8 @@ def write_untrained(runner: Runner, rows: list[dict], seconds: float) -> Path:
     res.write_json(runner.dir / "untrained_supermask.json", {
         "what": "untrained network x one-shot mask from the trained level-0 network (no training)",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "device": res.device_name(runner.device), "torch": torch.__version__,
-        "git_commit": res.git_commit(), "wall_seconds": round(seconds, 1),
+        "device": provenance.device_name(runner.device), "torch": torch.__version__,
+        "git_commit": provenance.git_commit(), "wall_seconds": round(seconds, 1),
         "data": runner.data.info.get("test_note", "")})
     return path
 
