@@ -4,7 +4,7 @@ and supermasks, on top of the lottery runner.
 - ``FAMILIES``: the config variants behind each DLT figure (mask criteria §2, mask-1 actions §3,
   mask-0 actions §4, learned supermasks §5.3). They are ordinary ``Config`` options, so each
   variant is a hashed, resumable results folder like any LTH run; ``experiments.run_family``
-  trains all variants of one architecture together (``lottery.run_many``).
+  trains all variants of one architecture together (``ablation.run_many``).
 - ``untrained``: accuracy of the *untrained* network with a criterion's mask applied (§5.1-5.2),
   with θ0 or signed-constant weights, using one-shot masks from the trained dense network
   (as the reference code's ``get_init_loss_train_lottery.py`` does).
