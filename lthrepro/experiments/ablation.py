@@ -17,7 +17,7 @@ from lthrepro.store import state as st
 # Fields that only change what a retrained network starts from or keeps: runs differing only in
 # these share every training hyperparameter, so their members can train in one group.
 ABLATION_FIELDS = ("preset", "profile", "levels", "seeds", "reinits", "random_prune", "oneshot",
-                   "criterion", "mask1", "mask0", "supermask_weights", "dwr")
+                   "criterion", "mask1", "mask0", "supermask_weights", "dwr", "test_curves")
 
 
 def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool = True) -> None:

@@ -24,6 +24,7 @@ import torch
 from lthrepro.core import actions, models, pruning
 from lthrepro.core import data as data_mod
 from lthrepro.core.config import Config, ConfigError, config_hash, derive_seed, run_name
+from lthrepro.core.presets import FIG3_PM
 from lthrepro.core.train import Member, train_group
 from lthrepro.experiments import chain
 from lthrepro.store import numerics, provenance, summaries
@@ -136,7 +137,17 @@ class Runner:
             init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self._reference(seed),
                                         final0, mask, self.std, gen)
         return Member(init=init, mask=mask, data_seed=self.data_seed(seed, kind, rep), fixed=fixed,
-                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}")
+                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}",
+                      test_curve=self.test_curve(kind, mask))
+
+    def test_curve(self, kind: str, mask: dict) -> bool:
+        """Does this run evaluate the test split at every evaluation (``Config.test_curves``)?
+        Under "fig3" only the IMP and reinit runs at the densities LTH Fig. 3 plots do (the
+        book's ``level_at`` tolerance, 0.3 points); the test accuracies reported are the same."""
+        if self.cfg.test_curves == "all":
+            return True
+        pm = 100.0 * pruning.density(mask)
+        return kind in ("imp", "reinit") and any(abs(pm - p) <= 0.3 for p in FIG3_PM)
 
     def _imp_mask(self, seed: int, level: int) -> dict:
         return chain.imp_mask(self, seed, level)
