@@ -158,3 +158,30 @@ def test_lazy_test_curves_report_the_same_numbers(tmp_path):
     # the dense level (Pm 100%, in Fig. 3) keeps its whole curve
     m0 = res.read_json(res.member_dir(lazy, "imp", 0, 0, 0) / "metrics.json")
     assert None not in m0["test_acc"]
+
+
+def test_campaign_command_trains_the_next_levels_and_says_what_to_commit(tmp_path, monkeypatch, capsys):
+    from lthrepro.__main__ import main
+    from lthrepro.scale import campaign
+    monkeypatch.setitem(campaign.CAMPAIGNS, "tiny", ("a test campaign", [("lenet", "smoke", {
+        "dataset": "synthetic", "iterations": 6, "eval_every": 3, "batch_size": 12, "train_limit": 120,
+        "levels": 2, "reinits": 1, "random_prune": 0, "seeds": (0,)})]))
+    root = tmp_path / "r"
+    assert main(["campaign", "tiny", "--results", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "trial 0: imp: 3/3, reinit: 2/2" in out and "ready to commit: git add" in out
+    assert main(["campaign", "--list"]) == 0 and "tiny" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["campaign", "nope"], "unknown campaign 'nope'"),
+    (["campaign"], "name a campaign"),
+    (["campaign", "lenet-paper", "--group", "0"], "--group"),
+    (["campaign", "lenet-paper", "--deadline", "-1"], "--deadline"),
+])
+def test_campaign_bad_input_is_one_line(tmp_path, capsys, argv, words):
+    from lthrepro.__main__ import main
+    assert main([*argv, "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
+    assert not (tmp_path / "r").exists()
