@@ -12,13 +12,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.experiments import earlybird as eb
-from lthrepro.experiments.earlybird_tickets import SPECS, make_spec
-from lthrepro.store import results as res
+from lthrepro.book.claims import Claim
 from lthrepro.core.config import run_name
 from lthrepro.core.presets import make_config
 from lthrepro.core.userargs import check_parameters
-from lthrepro.book.claims import Claim
+from lthrepro.experiments import earlybird as eb
+from lthrepro.experiments.earlybird_tickets import SPECS, make_spec
+from lthrepro.store import results as res
+from lthrepro.store import summaries
 
 TICKET_LABEL = {"eb-reset": "early-bird, reset to θ0", "eb_rel-reset": "early-bird (ε × max), reset to θ0",
                 "end-reset": "end of training, reset to θ0", "eb-continue": "early-bird, continued from the draw",

@@ -130,8 +130,8 @@ def status_markdown(book: Path = BOOK) -> str:
         for cfg in figures.configs(key, params):
             root = results.resolve_root(params["RESULTS_DIR"])
             if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
-                from lthrepro.experiments import earlybird, earlybird_tickets
                 from lthrepro.book import earlybird as earlybird_report
+                from lthrepro.experiments import earlybird, earlybird_tickets
                 spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             else:
@@ -180,7 +180,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
     keys = list(figures.FIGURES) if not a.only else a.only
     bad = [k for k in keys if k not in figures.FIGURES and k not in figures.DLT_PAGES]
     if bad:
-        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
+        raise cfgmod.ConfigError(f"unknown figure '{bad[0]}'; choose from "
+                                 f"{', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
     if a.profile not in cfgmod.PROFILES:
         raise cfgmod.ConfigError(f"unknown profile '{a.profile}'; choose one of {', '.join(cfgmod.PROFILES)}")
     userargs.check_device(a.device)
@@ -216,7 +217,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     n = sub.add_parser("notebooks", help="execute the figure notebooks into book/ (papermill)")
     n.add_argument("--profile", default="budget", help=f"one of {', '.join(cfgmod.PROFILES)}")
-    n.add_argument("--only", nargs="+", metavar="FIG", help=f"some of {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
+    n.add_argument("--only", nargs="+", metavar="FIG",
+                   help=f"some of {', '.join([*figures.FIGURES, *figures.DLT_PAGES])}")
     n.add_argument("--device", default="cpu")
     n.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "

@@ -117,8 +117,8 @@ def figure_key(stem: str) -> str | None:
 
 def lottery_runs(key: str, params: dict) -> list[tuple[str, object, Path]]:
     """(run label, config, results folder) of each lottery run an LTH figure page reads."""
-    from lthrepro.scale import figures
     from lthrepro.core import config
+    from lthrepro.scale import figures
     from lthrepro.store import results
     root = results.resolve_root(params["RESULTS_DIR"])
     return [(f"{preset}-{variant}" if variant else preset, cfg, root / config.run_name(cfg))
@@ -128,8 +128,8 @@ def lottery_runs(key: str, params: dict) -> list[tuple[str, object, Path]]:
 
 def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
-    from lthrepro.scale import figures
     from lthrepro.book import claims as paper
+    from lthrepro.scale import figures
     from lthrepro.store import summaries
     key = figure_key(stem)
     # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
@@ -273,8 +273,8 @@ def _wall(params: dict, stem: str) -> tuple[str, str]:
 def rerun_table(pages: list[Page]) -> str:
     """Per page: what re-running it costs (measured: provenance.json; GPU: estimates), then
     the exact papermill and CLI commands that re-run it."""
-    from lthrepro.scale import figures
     from lthrepro.book import execute
+    from lthrepro.scale import figures
     lines = ["| Page | Rendered from | Time measured (device) | One GPU, budget profile |", "|---|---|---|---|"]
     cmds = []
     for p in pages:

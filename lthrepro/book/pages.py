@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 
 
-
-
 def run_with(notebook: str, params: dict, cli: str | None = None) -> str:
     """The parameters a page was executed with, once and compactly, as the exact commands that
     reproduce it: papermill (any notebook) and, where the page has one, the lthrepro CLI."""

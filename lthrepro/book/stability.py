@@ -12,10 +12,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.core import config, presets
 from lthrepro.book import claims as paper
+from lthrepro.core import config, presets
 from lthrepro.experiments import stability
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 
 MATCH, STABLE = 0.2, 2.0  # LMC §4.4: within 0.2 points of dense; LMC §2: instability < 2%
 KIND_LABEL = {"dense": "dense network", "imp": "IMP subnetwork", "random": "random pruning",

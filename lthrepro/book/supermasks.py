@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lthrepro.book.claims import CLAIMS, F, Claim, _mean, to_markdown
+from lthrepro.book.claims import CLAIMS, Claim, F, _mean, to_markdown
+from lthrepro.core.config import run_name
 from lthrepro.experiments.supermask import FAMILIES, KEY, dlt_config
 from lthrepro.scale.ondemand import obtain
 from lthrepro.store import results as res
 from lthrepro.store import summaries
-from lthrepro.core.config import run_name
 
 
 # ---------------------------------------------------------------------------- parameters
