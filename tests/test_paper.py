@@ -194,3 +194,37 @@ def test_source_notebook_contract(key):
     assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks stripped"
     for p, _v, _e in figures.FIGURES[key]["runs"]:
         assert f'"{p}"' in "".join(c.source for c in code)
+
+
+def _two_trials(gains: tuple[float, float]) -> pd.DataFrame:
+    """Dense and one pruned level (Pm 51.3%) for trials 0 and 1, with the given gains (pts)."""
+    rows = []
+    for s, g in enumerate(gains):
+        rows.append({"kind": "imp", "seed": s, "rep": 0, "level": 0, "pm": 100.0, "early_stop_test_acc": 0.97,
+                     "early_stop_iter": 4000, "iterations": 50000})
+        rows.append({"kind": "imp", "seed": s, "rep": 0, "level": 3, "pm": 51.3,
+                     "early_stop_test_acc": 0.97 + g / 100, "early_stop_iter": 3000, "iterations": 50000})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("gains, holds", [
+    ((0.33, -0.06), "inconclusive (trials disagree: trial 0 +0.33 pts, trial 1 -0.06 pts)"),
+    ((0.33, 0.06), "yes (> 0)"),
+    ((-0.33, -0.06), "no (> 0)"),
+    ((-0.33, 0.06), "inconclusive (trials disagree: trial 0 -0.33 pts, trial 1 +0.06 pts)"),
+])
+def test_a_mean_of_trials_that_disagree_is_inconclusive(gains, holds):
+    """Issue 22: the claim's rule on each trial alone; trials answering differently make the
+    claim inconclusive whatever the mean gives (the mean of +0.33 and -0.06 is > 0)."""
+    c = paper.Claim("ticket beats dense at Pm 51.3%", "higher", None, "T", "test",
+                    lambda f: paper.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
+    table = paper.compare("x", _two_trials(gains), claims=[(c, "pts")])
+    assert table["Holds?"][0] == holds
+    v = paper.verdict(table, {"profile": "budget", "seeds": [0, 1], "iterations": 50000})
+    assert ("inconclusive because the trials disagree" in v) == holds.startswith("inconclusive")
+
+
+def test_one_trial_is_judged_on_its_own():
+    c = paper.Claim("q", "p", None, "T", "s", lambda f: paper.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
+    df = _two_trials((0.33, -0.06))
+    assert paper.compare("x", df[df.seed == 1], claims=[(c, "pts")])["Holds?"][0] == "no (> 0)"

@@ -272,6 +272,43 @@ CLAIMS["fig08"] = [
 ]
 
 
+def per_trial(frames: dict) -> dict[int, dict]:
+    """Each trial's own frames (the rows of one seed in every table that has trials), for the
+    trials that every such table has; {} when there are fewer than two."""
+    tables = [df for df in frames.values() if isinstance(df, pd.DataFrame) and "seed" in df]
+    if not tables:
+        return {}
+    seeds = set.intersection(*(set(int(s) for s in df.seed.unique()) for df in tables))
+    if len(seeds) < 2:
+        return {}
+    return {s: {k: df[df.seed == s] if isinstance(df, pd.DataFrame) and "seed" in df else df
+                for k, df in frames.items()} for s in sorted(seeds)}
+
+
+def _measure(c: Claim, frames: dict, trial: bool = False):
+    try:
+        return c.measure(frames)
+    except (KeyError, TypeError):  # a run or level this profile does not have
+        return None
+    except ValueError:  # one trial's rows may lack what the mean has (an empty selection)
+        if trial:
+            return None
+        raise
+
+
+# Issue 22, written before the pages were re-rendered: a verdict on the mean of trials is only
+# as good as the trials' agreement. The claim's own rule is applied to every trial alone (each
+# trial compared with its own dense network); when the trials' answers differ (for a direction:
+# their values differ in sign), the claim is "inconclusive (trials disagree)", with each
+# trial's value, whatever the mean says.
+def trials_disagree(c: Claim, frames: dict, unit: str) -> str | None:
+    """The per-trial values when the claim's rule answers differently for different trials."""
+    vals = {s: v for s, f in per_trial(frames).items() if (v := _measure(c, f, trial=True)) is not None}
+    if len(vals) < 2 or len({bool(c.check(v)) for v in vals.values()}) < 2:
+        return None
+    return ", ".join(f"trial {s} {_fmt(v, unit)}" for s, v in vals.items())
+
+
 def compare(figure: str, frames: dict[str, pd.DataFrame] | pd.DataFrame, smoke: bool = False,
             claims: list[tuple[Claim, str]] | None = None) -> pd.DataFrame:
     """One row per published claim: source, confidence, paper value, ours, difference, holds.
@@ -285,10 +322,7 @@ def compare(figure: str, frames: dict[str, pd.DataFrame] | pd.DataFrame, smoke: 
     rows = []
     for c, unit in (CLAIMS[figure] if claims is None else claims):
         approx = c.tag in APPROXIMATE
-        try:
-            ours = c.measure(frames)
-        except (KeyError, TypeError):  # a run or level this profile does not have
-            ours = None
+        ours = _measure(c, frames)
         num = ours[0] if isinstance(ours, tuple) else ours
         diff = "" if (num is None or c.value is None or unit == "range") else f"{num - c.value:+.2f}"
         if smoke:
@@ -300,9 +334,12 @@ def compare(figure: str, frames: dict[str, pd.DataFrame] | pd.DataFrame, smoke: 
         else:
             holds = ("yes" if c.check(ours) else "no") + f" ({c.rule})"
             late = late_stops(frames, c.speed(frames)) if c.speed else []
+            split = trials_disagree(c, frames, unit)
             if late:  # the schedule, not the network, bounds this claim (LATE_STOP)
                 more = f", and {len(late) - 1} more" if len(late) > 1 else ""
                 holds = f"inconclusive at this budget ({late[0]}{more}; early stop in the last 20% of the schedule)"
+            elif split:
+                holds = f"inconclusive (trials disagree: {split})"
         rows.append({"Claim": c.quantity, "Source": c.source, "Conf.": c.tag,
                      "Paper": ("≈ " + c.paper.lstrip("≈ ")) if approx else c.paper,
                      "Ours" + (" (smoke)" if smoke else ""): _fmt(ours, unit), "Diff.": diff,
@@ -330,12 +367,14 @@ def verdict(table: pd.DataFrame, info: dict) -> str:
     fail = h.str.startswith("no (")  # not "not measured": a claim we could not test is no failure
     yes, no = h.str.startswith("yes").sum(), fail.sum()
     nm = h.str.startswith("not measured").sum()
-    inc = h.str.startswith("inconclusive").sum()
+    inc = h.str.startswith("inconclusive at this budget").sum()
+    split = h.str.startswith("inconclusive (trials disagree").sum()
     failed = "; ".join(table.Claim[fail])
     cov = f"; {info['coverage']}" if info.get("coverage") else ""
     s = (f"**Verdict ({info['profile']} profile, seeds {info['seeds']}, {info['iterations']:,} "
          f"iterations per level{cov}):** {yes} of {yes + no} checked claims hold")
     s += f"; {inc} inconclusive at this budget (early stop in the last 20% of the schedule)" if inc else ""
+    s += f"; {split} inconclusive because the trials disagree" if split else ""
     s += f"; {nm} could not be measured in this run" if nm else ""
     s += f". Not reproduced: {failed}." if no else "."
     approx = h.str.startswith("— (approx").sum()
