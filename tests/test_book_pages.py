@@ -171,3 +171,10 @@ def test_committed_tables_are_up_to_date(tmp_path):
         assert landing.replace_between(text, which, body) == text, f"{path.name}: run `make landing`"
     for p in pages_:
         assert p.thumb is not None and p.thumb.exists(), p.stem
+
+
+def test_landing_counts_inconclusive_claims():
+    import pandas as pd
+    t = landing.tally(pd.DataFrame({"Holds?": ["yes (> 0)", "inconclusive (trials disagree: trial 0 +1, trial 1 -1)",
+                                               "inconclusive at this budget (...)", "— (approximate)"]}))
+    assert landing.claims_text(t) == "**1 of 1** checked claims hold (2 inconclusive; 1 shown, not judged)"

@@ -150,6 +150,7 @@ def tally(table) -> dict:
     h = table["Holds?"].astype(str)
     return {"held": int(h.str.startswith("yes").sum()), "failed": int(h.str.startswith("no (").sum()),
             "not_measured": int(h.str.startswith("not measured").sum()),
+            "inconclusive": int(h.str.startswith("inconclusive").sum()),
             "shown": int(h.str.startswith("— (approx").sum() + h.str.startswith("— (shown").sum()),
             "smoke": bool(len(h)) and bool(h.str.startswith("— (smoke").all())}
 
@@ -161,7 +162,8 @@ def claims_text(t: dict | None) -> str:
         return "none judged (smoke run)"
     checked = t["held"] + t["failed"]
     s = f"**{t['held']} of {checked}** checked claims hold" if checked else "no checked claims"
-    extra = [f"{t['not_measured']} not measured"] * bool(t["not_measured"]) + \
+    extra = [f"{t['inconclusive']} inconclusive"] * bool(t["inconclusive"]) + \
+        [f"{t['not_measured']} not measured"] * bool(t["not_measured"]) + \
         [f"{t['shown']} shown, not judged"] * bool(t["shown"])
     return s + (f" ({'; '.join(extra)})" if extra else "")
 
