@@ -178,3 +178,12 @@ def test_landing_counts_inconclusive_claims():
     t = landing.tally(pd.DataFrame({"Holds?": ["yes (> 0)", "inconclusive (trials disagree: trial 0 +1, trial 1 -1)",
                                                "inconclusive at this budget (...)", "— (approximate)"]}))
     assert landing.claims_text(t) == "**1 of 1** checked claims hold (2 inconclusive; 1 shown, not judged)"
+
+
+def test_wall_time_counts_sessions_side_by_side_once():
+    side = [{"started": "2026-12-01T22:11:45Z", "wall_seconds": 7495.2},
+            {"started": "2026-12-01T22:11:50Z", "wall_seconds": 7556.6}]
+    assert landing.wall_text(side) == "126 min (251 min of 2 sessions side by side)"
+    one_after_other = [{"started": "2026-12-01T10:00:00Z", "wall_seconds": 600},
+                       {"date": "2026-12-01 10:30 UTC", "wall_seconds": 600}]
+    assert landing.wall_text(one_after_other) == "20 min"

@@ -52,10 +52,12 @@ def test_speed_claims_are_inconclusive_when_the_schedule_bounds_them():
         t = paper.compare("fig04", df)
         assert _holds(t, "Pm 21.1%: early stopping earlier").startswith(want)
         assert "dense at Pm 100.0% stops at 4,400 of 5,000" in _holds(t, "Pm 21.1%: early") or want == "yes"
-        # the ticket-vs-reinit speed claim compares the two sparse networks, not the dense one
-        assert _holds(t, "Pm 21.1%: ticket reaches").startswith("yes")
+        # the ticket-vs-reinit speed claim (judged on Fig. 3 only, issue 22) compares the two
+        # sparse networks, not the dense one
+        assert _holds(paper.compare("fig03", df), "Reinitialised Pm 21.1%").startswith("yes")
+        assert _holds(t, "Pm 21.1%: ticket reaches").startswith("— (shown")
     late_reinit = summary({0: 0.980, 7: 0.984}, {0: 1000, 7: 620}, reinit_it=4000)
-    assert _holds(paper.compare("fig04", late_reinit), "Pm 21.1%: ticket reaches").startswith("inconclusive")
+    assert _holds(paper.compare("fig03", late_reinit), "Reinitialised Pm 21.1%").startswith("inconclusive")
     v = paper.verdict(paper.compare("fig04", summary({0: 0.98, 7: 0.984}, {0: 4400, 7: 620})),
                       {"profile": "budget", "seeds": [0], "iterations": 5000})
     assert "inconclusive at this budget" in v
@@ -228,3 +230,35 @@ def test_one_trial_is_judged_on_its_own():
     c = paper.Claim("q", "p", None, "T", "s", lambda f: paper.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
     df = _two_trials((0.33, -0.06))
     assert paper.compare("x", df[df.seed == 1], claims=[(c, "pts")])["Holds?"][0] == "no (> 0)"
+
+
+def _all_claims() -> list:
+    from lthrepro.book import earlybird as eb_book
+    from lthrepro.book import stability as _stability  # noqa: F401 - registers its chapter's claims
+    return [(fig, c) for fig, cs in paper.CLAIMS.items() for c, _ in cs] + \
+        [(p, c) for p in ("lenet", "vgg16-eb") for c, _ in eb_book.claims(p)]
+
+
+CANDIDATES = [-1e4, -100.0, -10.0, -1.0, -0.5, -0.2, -0.1, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.9, 1.0, 1.5, 2.0,
+              2.51, 3.0, 10.0, 35.0, 41.0, 86.0, 90.5, 98.0, 98.3, 100.0, 1e4]
+
+
+def test_every_judged_rule_can_fail_and_can_hold():
+    """Issue 22: no judged rule on any page holds regardless of the data. Each check is fed
+    values on both sides of its threshold (numbers, and (value, Pm) pairs for the claims that
+    measure a best level): it must say yes to some and no to others."""
+    bad = []
+    for fig, c in _all_claims():
+        if c.check is None:
+            continue
+        seen = set()
+        near = [] if c.value is None else [c.value + d for d in (-50.0, -1.0, -0.05, 0.0, 0.05, 1.0, 50.0)]
+        for v in CANDIDATES + near:
+            for x in (v, (v, 50.0)):
+                try:
+                    seen.add(bool(c.check(x)))
+                except (TypeError, IndexError):
+                    pass
+        if seen != {True, False}:
+            bad.append(f"{fig}: {c.quantity} ({c.rule})")
+    assert not bad, bad

@@ -198,9 +198,10 @@ CLAIMS: dict[str, list[tuple[Claim, str]]] = {
         (Claim("Pm 21.1%: reinitialised accuracy falls below the original (reinit − dense)",
                "below", None, "T", LENET, lambda f: gain(f[""], "reinit", 21.1),
                lambda v: v < 0, "< 0"), "pts"),
-        (Claim("Pm 21.1%: ticket reaches min. validation loss faster than reinit", "2.51×",
-               2.51, "T", LENET, lambda f: speed_ratio(f[""], 21.1), lambda v: v > 1,
-               "> 1 (direction)", speed=lambda f: [("", "imp", 21.1), ("", "reinit", 21.1)]), "×"),
+        # The same measurement as Fig. 3's "reinitialised Pm 21.1% learns slower": judged once,
+        # there (issue 22); shown here beside the paper's 2.51x.
+        (Claim("Pm 21.1%: ticket reaches min. validation loss faster than reinit (judged on the Figure 3 page)",
+               "2.51×", 2.51, "T", LENET, lambda f: speed_ratio(f[""], 21.1)), "×"),
         (Claim("Pm 21.1%: ticket more accurate than reinit (early stop)", "about +0.5 pts", 0.5, "T",
                LENET, lambda f: acc(f[""], "imp", 21.1) - acc(f[""], "reinit", 21.1),
                lambda v: v > 0, "> 0 (direction)"), "pts"),

@@ -180,10 +180,11 @@ def claims(preset: str) -> list[tuple[Claim, str]]:
                    "test acc. at early stop)", "comparable or even better", None, "T", YOU,
                    lambda f, t=t, e=eb_run: _acc(f["acc"], t, e) - _acc(f["acc"], t, "end-reset"),
                    lambda v: v >= -tol, f"≥ −{tol:g} pts"), "pts"),
+            # Reported, not judged (issue 22): "> 1" holds whenever a ticket is drawn before the
+            # end of training, whatever the data, and the paper's 4.7x is energy, not FLOPs.
             (Claim(f"{name}: training cost saved by the EB ticket (end-of-training pipeline ÷ EB pipeline, FLOPs)",
                    "up to 4.7× (energy, not FLOPs)", None, "T", YOU,
-                   lambda f, t=t, e=eb_run: _cost(f["acc"], t, "end-reset") / _cost(f["acc"], t, e),
-                   lambda v: v > 1, "> 1× (direction)"), "×"),
+                   lambda f, t=t, e=eb_run: _cost(f["acc"], t, "end-reset") / _cost(f["acc"], t, e)), "×"),
         ]
     if preset == "vgg16-eb":
         out.append((Claim("Authors' script: VGG-16 on CIFAR-100, p = 30%, EB epoch (different data set)",

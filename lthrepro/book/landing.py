@@ -267,9 +267,29 @@ def _wall(params: dict, stem: str) -> tuple[str, str]:
             return "", ""
         for s in results.read_json(prov)["sessions"]:
             sessions[(s["date"], s["wall_seconds"], s["device"])] = s
-    seconds = sum(s["wall_seconds"] for s in sessions.values())
     devices = "; ".join(sorted({s["device"] for s in sessions.values()}))
-    return (f"{seconds / 60:.0f} min", devices) if cfgs else ("", "")
+    return (wall_text(list(sessions.values())), devices) if cfgs else ("", "")
+
+
+def wall_text(sessions: list[dict]) -> str:
+    """Wall time of sessions, counting time they ran side by side once (issue 22: two trials
+    trained in parallel for 126 min were shown as 251 min); process time beside it when it differs."""
+    from datetime import datetime
+
+    def span(s: dict) -> tuple[float, float]:  # "started" (ISO); older records: "date" is the end, to the minute
+        if s.get("started"):
+            t = datetime.fromisoformat(s["started"].replace("Z", "+00:00")).timestamp()
+            return t, t + s["wall_seconds"]
+        end = datetime.strptime(s["date"] + " +0000", "%Y-%m-%d %H:%M UTC %z").timestamp()
+        return end - s["wall_seconds"], end
+    spans = sorted(span(s) for s in sessions)
+    wall, end = 0.0, -float("inf")
+    for a, b in spans:
+        wall += max(0.0, b - max(a, end))
+        end = max(end, b)
+    process = sum(s["wall_seconds"] for s in sessions)
+    side = f" ({process / 60:.0f} min of {len(sessions)} sessions side by side)" if process > wall + 60 else ""
+    return f"{wall / 60:.0f} min{side}"
 
 
 def rerun_table(pages: list[Page]) -> str:

@@ -40,6 +40,14 @@ def untrained_table(preset: str, profile: str, root=None, **over):
     return pd.read_csv(d / "untrained_supermask.csv"), res.read_json(d / "untrained_supermask.json")
 
 
+def judged_info(preset: str, profile: str, infos: list[dict], over: dict) -> dict:
+    """The supermasks page's verdict header: its judged claim reads the untrained table, made
+    from the dense networks of the DLT baseline, so the iterations named are theirs (issue 22:
+    the header named the learned supermasks' 2,000 where the judged masks come from 5,000)."""
+    return {"profile": profile, "seeds": infos[0]["seeds"],
+            "iterations": dlt_config(preset, profile, **over).iterations}
+
+
 # ----------------------------------------------------------------------------- reads
 def family_frames(preset: str, profile: str, family: str, root=None, device: str = "cpu",
                   **over) -> tuple[dict, list[dict]]:

@@ -127,7 +127,7 @@ PAGES["dlt_supermasks"] = notebook([
     ("code", '# NBVAL_CHECK_OUTPUT\nfigure = "dlt_supermask" if PRESET == "lenet" else f"dlt_supermask_{PRESET}"\n'
              'table = claims.compare(figure, {"untrained": untr, "learned": lt}, smoke=PROFILE == "smoke")\n'
              "display(Markdown(claims.to_markdown(table)))"),
-    ("code", DLT_VERDICT),
+    ("code", "display(Markdown(claims.verdict(table, supermasks.judged_info(PRESET, PROFILE, infos, over))))"),
     ("md", "## Untrained accuracy per criterion and weights, at the density best on validation (with its Pm)"),
     ("code", "display(Markdown(supermasks.untrained_best_table(untr)))"),
     ("md", "## Learned supermasks (sampled masks; % test accuracy)"),
