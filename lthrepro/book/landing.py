@@ -155,13 +155,15 @@ def tally(table) -> dict:
             "smoke": bool(len(h)) and bool(h.str.startswith("— (smoke").all())}
 
 
-def claims_text(t: dict | None) -> str:
+def claims_text(t: dict | None, what: str = "checked claims") -> str:
+    """``what``: "checked claims" of a paper, or our own "transfer checks" (a page whose title
+    says "(our transfer)": the paper's rule applied where the paper did not go, issue 22)."""
     if t is None:
         return "no comparison table"
     if t["smoke"]:
         return "none judged (smoke run)"
     checked = t["held"] + t["failed"]
-    s = f"**{t['held']} of {checked}** checked claims hold" if checked else "no checked claims"
+    s = f"**{t['held']} of {checked}** {what} hold" if checked else f"no {what}"
     extra = [f"{t['inconclusive']} inconclusive"] * bool(t["inconclusive"]) + \
         [f"{t['not_measured']} not measured"] * bool(t["not_measured"]) + \
         [f"{t['shown']} shown, not judged"] * bool(t["shown"])
@@ -196,13 +198,14 @@ def read_page(stem: str, book: Path = BOOK) -> Page:
     nb = nbformat.read(Path(book) / f"{stem}.ipynb", as_version=4)
     params = nb.metadata.get("papermill", {}).get("parameters", {})
     stored = stored_table(nb)
-    claims = claims_text(tally(stored) if stored is not None else None)
+    what = "transfer checks (ours, not the paper's claims)" if "(our transfer)" in title(nb, stem) else "checked claims"
+    claims = claims_text(tally(stored) if stored is not None else None, what)
     try:
         fresh = recomputed_table(stem, params)
     except Exception as e:  # noqa: BLE001 - a row must still be written; it says why
         fresh, claims = None, f"{claims}; could not recompute from results ({type(e).__name__})"
     if fresh is not None and (stored is None or tally(fresh) != tally(stored)):
-        claims = f"{claims_text(tally(fresh))} in the committed results; **page out of date: re-render it**"
+        claims = f"{claims_text(tally(fresh), what)} in the committed results; **page out of date: re-render it**"
     status = status_text(nb, params)
     cov = coverage_text(stem, params)
     return Page(stem, title(nb, stem), params, f"{status}: {cov}" if cov else status, claims,
