@@ -23,7 +23,9 @@ from lthrepro.store import summaries
 
 TICKET_LABEL = {"eb-reset": "early-bird, reset to θ0", "eb_rel-reset": "early-bird (ε × max), reset to θ0",
                 "end-reset": "end of training, reset to θ0", "eb-continue": "early-bird, continued from the draw",
-                "imp": "IMP ticket (LTH LeNet run, same profile)"}
+                "imp": "IMP ticket (LTH LeNet run, same profile)",
+                "random": "control: random pruning, same layer densities (LTH run)",
+                "reinit": "control: IMP mask, random reinit (LTH run)"}
 
 
 def obtain(preset: str, PROFILE: str, SEEDS, DEVICE: str = "cpu", RESULTS_DIR=None, OVERRIDES=None,
@@ -56,7 +58,10 @@ def load(d: Path) -> dict:
 def imp_tickets(levels, seeds, profile: str, root=None) -> pd.DataFrame:
     """IMP tickets of the same density from the LTH LeNet run of the same profile (read only;
     for ``budget`` that is ``results/lenet-19262789``): test accuracy per level and seed, and the
-    training cost of IMP up to that level (a full training per level, each at its density)."""
+    training cost of IMP up to that level (a full training per level, each at its density).
+    Beside them the same run's controls at those levels (issue 22: an early-bird ticket is judged
+    against them): random pruning with the same per-layer densities (cost: its one training) and
+    the IMP mask randomly reinitialised (cost: IMP's, which found the mask)."""
     cols = ["seed", "target", "run", "density", "cost_ratio", "early_stop_test_acc", "final_test_acc", "source"]
     d = res.resolve_root(root) / run_name(make_config("lenet", profile, seeds=tuple(seeds)))
     if not (d / "config.json").exists():
@@ -71,6 +76,14 @@ def imp_tickets(levels, seeds, profile: str, root=None) -> pd.DataFrame:
                              "cost_ratio": float(sub.density.loc[:lv].sum()),
                              "early_stop_test_acc": sub.early_stop_test_acc[lv],
                              "final_test_acc": sub.final_test_acc[lv], "source": d.name})
+                for kind in ("random", "reinit"):
+                    c = df[(df.kind == kind) & (df.seed == s) & (df.rep == 0) & (df.level == lv)]
+                    if len(c):
+                        rows.append({"seed": s, "target": lv, "run": kind, "density": float(c.density.iloc[0]),
+                                     "cost_ratio": float(c.density.iloc[0]) if kind == "random"
+                                     else float(sub.density.loc[:lv].sum()),
+                                     "early_stop_test_acc": float(c.early_stop_test_acc.iloc[0]),
+                                     "final_test_acc": float(c.final_test_acc.iloc[0]), "source": d.name})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -186,6 +199,12 @@ def claims(preset: str) -> list[tuple[Claim, str]]:
                    "up to 4.7× (energy, not FLOPs)", None, "T", YOU,
                    lambda f, t=t, e=eb_run: _cost(f["acc"], t, "end-reset") / _cost(f["acc"], t, e)), "×"),
         ]
+        if preset == "lenet":  # issue 22, rule written before the controls' numbers were read
+            out += [(Claim(f"{name}: EB ticket above the {what} of the same density (EB − control, test acc. "
+                           "at early stop)", "a ticket beats its controls", None, "T", f"{YOU}; LTH §2, App. E",
+                           lambda f, t=t, e=eb_run, k=kind: _acc(f["acc"], t, e) - _acc(f["acc"], t, k),
+                           lambda v: v > 0, "> 0 (direction)"), "pts")
+                    for kind, what in (("random", "random-pruning control"), ("reinit", "random-reinit control"))]
     if preset == "vgg16-eb":
         out.append((Claim("Authors' script: VGG-16 on CIFAR-100, p = 30%, EB epoch (different data set)",
                           "epoch 35", 35.0, "C", "retrain_continue.sh", lambda f: None), "×"))
