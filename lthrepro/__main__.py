@@ -210,10 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--device", default="cpu")
     v.set_defaults(fn=cmd_verify)
     from lthrepro.book import execute
-    from lthrepro.scale import bench, campaign  # their subcommands live beside the code they run
-    from lthrepro.scale import ondemand as experiments
+    from lthrepro.scale import bench, campaign, ondemand  # their subcommands live beside the code they run
     execute.add_parser(sub)
-    experiments.add_parser(sub)
+    ondemand.add_parser(sub)
     bench.add_parser(sub)
     campaign.add_parser(sub)
     from lthrepro.experiments import earlybird

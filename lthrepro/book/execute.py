@@ -120,20 +120,20 @@ def status_markdown(book: Path = BOOK) -> str:
             lines.append(f"| {key} | no parameters recorded | | | | | | | |")
             continue
         if fig.get("stability"):
-            from lthrepro.book import stability as stability_book
-            d = stability_book.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
+            from lthrepro.book import stability as stability_chapter
+            d = stability_chapter.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
                                       root=params["RESULTS_DIR"], **params["OVERRIDES"])[0]
-            i = stability_book.info(d)
+            i = stability_chapter.info(d)
             lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
                          f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
             continue
         for cfg in figures.configs(key, params):
             root = results.resolve_root(params["RESULTS_DIR"])
             if fig.get("earlybird"):  # not a lottery run: its own folder and provenance reader
-                from lthrepro.book import earlybird as earlybird_report
+                from lthrepro.book import earlybird as earlybird_chapter
                 from lthrepro.experiments import earlybird, earlybird_tickets
                 spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
-                info = {"levels": "—", **earlybird_report.load(earlybird.eb_dir(cfg, spec, root))["info"]}
+                info = {"levels": "—", **earlybird_chapter.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             else:
                 info = summaries.run_info(root / cfgmod.run_name(cfg))
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "

@@ -5,7 +5,7 @@ results: never hand-written, so they cannot go stale (issue 9).
 Pages are discovered from ``book/_toc.yml``: every notebook page of the book gets a row with a
 thumbnail (its first figure), its status (the profile it was rendered with: real budget/paper
 runs, or a smoke run pending a GPU) and how many of its checked claims hold. The count comes
-from ``paper.compare`` run again on the committed results for the LTH figures, and from the
+from ``claims.compare`` run again on the committed results for the LTH figures, and from the
 page's comparison table otherwise (the table nbval checks against a fresh comparison in CI);
 when both exist and disagree the row says the page is out of date.
 """
@@ -127,14 +127,14 @@ def lottery_runs(key: str, params: dict) -> list[tuple[str, object, Path]]:
 
 
 def recomputed_table(stem: str, params: dict):
-    """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
-    from lthrepro.book import claims as paper
+    """``published.compare`` on the committed results for an LTH figure page (None otherwise)."""
+    from lthrepro.book import claims as published
     from lthrepro.scale import figures
     from lthrepro.store import summaries
     key = figure_key(stem)
     # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
-    # page's table: their claims join paper.CLAIMS only once their module is imported.
-    if key not in figures.PLANNED or not params or key not in paper.CLAIMS:
+    # page's table: their claims join published.CLAIMS only once their module is imported.
+    if key not in figures.PLANNED or not params or key not in published.CLAIMS:
         return None
     frames = {}
     for label, cfg, d in lottery_runs(key, params):
@@ -143,7 +143,7 @@ def recomputed_table(stem: str, params: dict):
         frames[label] = summaries.load_summary(d, cfg)
     if len(frames) == 1:
         frames = {"": next(iter(frames.values()))}
-    return paper.compare(key, frames, smoke=params["PROFILE"] == "smoke")
+    return published.compare(key, frames, smoke=params["PROFILE"] == "smoke")
 
 
 def tally(table) -> dict:

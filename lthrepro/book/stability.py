@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.book import claims as paper
+from lthrepro.book import claims
 from lthrepro.core import config, presets
 from lthrepro.experiments import stability
 from lthrepro.store import results as res
@@ -213,14 +213,14 @@ def _chain_acc(f, k, pm):
     if ch.empty:
         return None
     sub = ch[(ch.kind == "imp") & (ch.k == k)]
-    lv = paper.level_at(sub, pm, tol=0.3)
+    lv = claims.level_at(sub, pm, tol=0.3)
     return None if lv is None else 100 * float(sub[sub.level == lv].final_test_acc.mean())
 
 
 def _lth(f, kind, pm):
     """From the LTH run of the same profile (k = 0 controls), when its results are on disk."""
     df = f.get("lth")
-    return None if df is None else paper.acc(df, kind, pm, "final_test_acc")
+    return None if df is None else claims.acc(df, kind, pm, "final_test_acc")
 
 
 def _lth_gap(f, pm):
@@ -240,8 +240,8 @@ def lth_frame(run: Path, profile: str):
     return summaries.load_summary(d) if (d / "summary.csv").exists() else None
 
 
-Claim, LMC, STAB = paper.Claim, "LMC", "STAB-v3"
-paper.CLAIMS["stab_lenet_instability"] = [
+Claim, LMC, STAB = claims.Claim, "LMC", "STAB-v3"
+claims.CLAIMS["stab_lenet_instability"] = [
     (Claim("Dense LeNet is stable at k = 0 (test instability, pts)", "< 2% (stable from init)", None, "S",
            f"{LMC} §3", lambda f: _at(f["pairs"], "dense", 0, 0)), "%"),
     (Claim("IMP subnetwork at k = 0, sparsest level: test instability", "stable (< 2%)", None, "S",
@@ -256,13 +256,13 @@ paper.CLAIMS["stab_lenet_instability"] = [
            "smaller of the two sparsest levels (paper: Pm 10.7%, between ours)", "2.8×", 2.8, "T", f"{STAB} Fig. 3, §2",
            _l2_ratio, lambda v: v > 1, "> 1 at both (direction)"), "×"),
 ]
-paper.CLAIMS["stab_lenet_paths"] = [
+claims.CLAIMS["stab_lenet_paths"] = [
     (Claim("Dense LeNet at k = 0: no error barrier on the path (test instability)", "< 2%", None, "S",
            f"{LMC} §3, Fig. 2", lambda f: _at(f["pairs"], "dense", 0, 0)), "%"),
     (Claim("IMP subnetwork at k = 0, sparsest level: barrier", "< 2%", None, "S", f"{LMC} §4",
            lambda f: _at(f["pairs"], "imp", 0, _deepest(f))), "%"),
 ]
-paper.CLAIMS["stab_lenet_rewinding"] = [
+claims.CLAIMS["stab_lenet_rewinding"] = [
     (Claim("LeNet: a winning ticket at k = 0 (IMP at Pm 10.7% − dense, final test acc.)", "found", None, "T",
            f"{STAB} Fig. 2", lambda f: None if _chain_acc(f, 0, 10.7) is None else
            _chain_acc(f, 0, 10.7) - _chain_acc(f, 0, 100.0), lambda v: v >= -MATCH, f"≥ −{MATCH} (matching)"), "pts"),
@@ -271,7 +271,7 @@ paper.CLAIMS["stab_lenet_rewinding"] = [
            lambda f: _lth_gap(f, 10.7), lambda v: v > 0, "> 0 (direction)"), "pts"),
 ]
 for _net, _dense_k, _imp_k in (("resnet20", "2000", "500"), ("vgg16", "1000", "1000")):
-    paper.CLAIMS[f"stab_{_net}"] = [
+    claims.CLAIMS[f"stab_{_net}"] = [
         (Claim(f"Dense {_net}: first k with test instability < 2%", f"iteration {_dense_k}", float(_dense_k),
                "S", f"{LMC} §3", lambda f: _first_stable(f["pairs"], "dense")), " it"),
         (Claim(f"IMP subnetwork ({_net}, sparsest level): first k with instability < 2%", f"iteration {_imp_k}",
@@ -284,12 +284,12 @@ for _net, _dense_k, _imp_k in (("resnet20", "2000", "500"), ("vgg16", "1000", "1
 def verdict(table: pd.DataFrame, i: dict) -> str:
     h = table["Holds?"]
     if i["profile"] == "smoke":
-        return paper.verdict(table, i)
+        return claims.verdict(table, i)
     judged = h.str.startswith(("yes", "no (", "not measured"))
     if not judged.any():
         return (f"**Verdict ({i['profile']} profile, seeds {i['seeds']}):** nothing on this page is judged: "
                 "its published values are secondary (S) or read off plots; ours are shown beside them.")
-    s = paper.verdict(table[judged].reset_index(drop=True), i)
+    s = claims.verdict(table[judged].reset_index(drop=True), i)
     from lthrepro.core.presets import make_config
     ratio = table.Claim.str.contains("L2").any()
     if ratio and i["iterations"] < make_config(i["config"]["preset"], "paper").iterations:
