@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from lthrepro.book import claims as paper
-from lthrepro.book import execute, landing, pages
+from lthrepro.book import cost, execute, landing, pages
 from lthrepro.scale import figures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +183,7 @@ def test_landing_counts_inconclusive_claims():
 def test_wall_time_counts_sessions_side_by_side_once():
     side = [{"started": "2026-12-01T22:11:45Z", "wall_seconds": 7495.2},
             {"started": "2026-12-01T22:11:50Z", "wall_seconds": 7556.6}]
-    assert landing.wall_text(side) == "126 min (251 min of 2 sessions side by side)"
+    assert cost.wall_text(side) == "126 min (251 min of 2 sessions side by side)"
     one_after_other = [{"started": "2026-12-01T10:00:00Z", "wall_seconds": 600},
                        {"date": "2026-12-01 10:30 UTC", "wall_seconds": 600}]
-    assert landing.wall_text(one_after_other) == "20 min"
+    assert cost.wall_text(one_after_other) == "20 min"

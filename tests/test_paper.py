@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from lthrepro.book import claims as paper
-from lthrepro.book import supermasks
+from lthrepro.book import measures, supermasks
 from lthrepro.core.config import run_name
 from lthrepro.core.presets import make_config
 from lthrepro.scale import figures
@@ -36,7 +36,7 @@ def summary(acc_by_level: dict[int, float], it_by_level: dict[int, int], reinit_
                                  early_stop_val_acc=ra, final_val_acc=ra))
     df = pd.DataFrame(rows)
     df["pm"] = 100 * df.density
-    df["iterations"] = 5000  # the schedule (paper.LATE_STOP judges early stops against it)
+    df["iterations"] = 5000  # the schedule (measures.LATE_STOP judges early stops against it)
     return df
 
 
@@ -67,8 +67,8 @@ def test_a_best_level_is_chosen_on_validation_never_on_test():
     df = summary({0: 0.980, 5: 0.990, 9: 0.984}, {0: 1000})
     df.loc[(df.kind == "imp") & (df.level == 5), ["early_stop_val_acc", "final_val_acc"]] = 0.95
     # level 5 has the best *test* accuracy but poor validation accuracy: level 9 is chosen
-    assert paper.best(df, "gain") == pytest.approx((0.4, LENET_PM[9]))
-    assert paper.max_gain(df) == pytest.approx(0.4)
+    assert measures.best(df, "gain") == pytest.approx((0.4, LENET_PM[9]))
+    assert measures.max_gain(df) == pytest.approx(0.4)
     u = pd.DataFrame({"criterion": "c", "weights": "w", "level": [2, 4, 6], "density": [0.6, 0.4, 0.2],
                       "val_acc": [0.5, 0.7, 0.6], "test_acc": [0.55, 0.6, 0.9]})
     assert supermasks.untrained_best({"untrained": u}, "c", "w") == pytest.approx((60.0, 40.0))
@@ -77,12 +77,12 @@ def test_a_best_level_is_chosen_on_validation_never_on_test():
 
 def test_measures_on_known_numbers():
     df = summary({0: 0.980, 7: 0.984, 9: 0.9835, 15: 0.9801}, {0: 1000, 7: 620})
-    assert paper.level_at(df, 21.1) == 7 and paper.level_at(df, 2.9) is None
-    assert paper.earlier(df, "imp", 21.1) == pytest.approx(38.0)
-    assert paper.gain(df, "imp", 13.5) == pytest.approx(0.35)
-    assert paper.speed_ratio(df, 21.1) == pytest.approx(900 / 620)
-    assert paper.best(df, "speedup") == pytest.approx((1000 / 620, 21.1))
-    assert paper.best(df, "gain")[1] == pytest.approx(21.1)
+    assert measures.level_at(df, 21.1) == 7 and measures.level_at(df, 2.9) is None
+    assert measures.earlier(df, "imp", 21.1) == pytest.approx(38.0)
+    assert measures.gain(df, "imp", 13.5) == pytest.approx(0.35)
+    assert measures.speed_ratio(df, 21.1) == pytest.approx(900 / 620)
+    assert measures.best(df, "speedup") == pytest.approx((1000 / 620, 21.1))
+    assert measures.best(df, "gain")[1] == pytest.approx(21.1)
 
 
 def test_compare_judges_only_exact_claims_and_nothing_on_smoke():
@@ -219,7 +219,7 @@ def test_a_mean_of_trials_that_disagree_is_inconclusive(gains, holds):
     """Issue 22: the claim's rule on each trial alone; trials answering differently make the
     claim inconclusive whatever the mean gives (the mean of +0.33 and -0.06 is > 0)."""
     c = paper.Claim("ticket beats dense at Pm 51.3%", "higher", None, "T", "test",
-                    lambda f: paper.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
+                    lambda f: measures.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
     table = paper.compare("x", _two_trials(gains), claims=[(c, "pts")])
     assert table["Holds?"][0] == holds
     v = paper.verdict(table, {"profile": "budget", "seeds": [0, 1], "iterations": 50000})
@@ -227,7 +227,7 @@ def test_a_mean_of_trials_that_disagree_is_inconclusive(gains, holds):
 
 
 def test_one_trial_is_judged_on_its_own():
-    c = paper.Claim("q", "p", None, "T", "s", lambda f: paper.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
+    c = paper.Claim("q", "p", None, "T", "s", lambda f: measures.gain(f[""], "imp", 51.3), lambda v: v > 0, "> 0")
     df = _two_trials((0.33, -0.06))
     assert paper.compare("x", df[df.seed == 1], claims=[(c, "pts")])["Holds?"][0] == "no (> 0)"
 

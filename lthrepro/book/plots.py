@@ -226,7 +226,7 @@ FIG3_PANELS = (("winning tickets, Pm 100 / 51.3 / 21.1%", "imp", (100, 51.3, 21.
 def fig3_panels(run_dir, df: pd.DataFrame, seeds, title: str = "") -> plt.Figure:
     """LTH Fig. 3 from a results folder: test-accuracy curves at the paper's densities; the
     densities this run does not reach are left out."""
-    from lthrepro.book.claims import level_at
+    from lthrepro.book.measures import level_at
     from lthrepro.store.summaries import load_curves
     have = {p: lv for p in FIG3_PM if (lv := level_at(df, p)) is not None}
     levels = sorted(set(have.values()))

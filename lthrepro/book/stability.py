@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.book import claims
+from lthrepro.book import claims, measures
 from lthrepro.core import config, presets
 from lthrepro.experiments import stability
 from lthrepro.store import results as res
@@ -213,7 +213,7 @@ def _chain_acc(f, k, pm):
     if ch.empty:
         return None
     sub = ch[(ch.kind == "imp") & (ch.k == k)]
-    lv = claims.level_at(sub, pm, tol=0.3)
+    lv = measures.level_at(sub, pm, tol=0.3)
     return None if lv is None else 100 * float(sub[sub.level == lv].final_test_acc.mean())
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lthrepro.book.claims import CLAIMS, Claim, F, _mean, to_markdown
+from lthrepro.book.claims import CLAIMS, Claim, F, to_markdown
+from lthrepro.book.measures import _mean
 from lthrepro.core.config import run_name
 from lthrepro.experiments.supermask import FAMILIES, KEY, dlt_config
 from lthrepro.scale.ondemand import obtain

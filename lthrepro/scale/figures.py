@@ -124,3 +124,6 @@ def notebook_file(key: str) -> str:
     return DLT_PAGES[key] if key in DLT_PAGES else FIGURES[key]["file"]
 
 
+def figure_key(stem: str) -> str | None:
+    """The ``FIGURES`` key of a book page (None for pages that are not figures)."""
+    return next((k for k, f in FIGURES.items() if f["file"] == f"{stem}.ipynb"), None)

@@ -70,7 +70,7 @@ def load_summary(run_dir: Path, cfg=None):
         df = df[keep].reset_index(drop=True)
     df["pm"] = 100.0 * df["density"]
     # The schedule each run was cut at, so claims about early stopping can tell when the
-    # schedule, not the network, bounds them (paper.LATE_STOP).
+    # schedule, not the network, bounds them (book/measures.py, LATE_STOP).
     cfile = Path(run_dir) / "config.json"
     df["iterations"] = cfg.iterations if cfg is not None else \
         (read_json(cfile)["config"]["iterations"] if cfile.exists() else float("nan"))
