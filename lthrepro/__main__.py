@@ -121,13 +121,13 @@ def cmd_list(a: argparse.Namespace) -> int:
     root = results.results_root()
     runs = sorted(d for d in root.glob("*-*") if (d / "config.json").exists()) if root.is_dir() else []
     if runs:
-        from lthrepro.store import numerics
+        from lthrepro.store import numerics, summaries
         print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
         fp = numerics.fingerprint("cpu")
         for d in runs:  # a damaged folder is listed with the fix, the others as usual
             try:
                 prof = results.read_json(d / "config.json")["config"]["profile"]
-                n = len(results.collect(d))
+                n = len(summaries.collect(d))
                 rep = numerics.reproduces(d, fp)
             except (results.ResultsError, KeyError, TypeError) as e:
                 print(f"  {d.name:<28} unreadable: {' '.join(str(e).split())}")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lthrepro.core import actions, models, presets, pruning, train
-from lthrepro.experiments import lottery
+from lthrepro.experiments import ablation, lottery
 from lthrepro.store import results as res
 
 W0 = torch.tensor([[0.3, -0.2, 0.1], [-0.5, 0.4, -0.6]])
@@ -143,7 +143,7 @@ def test_runner_applies_actions_only_after_level0(tmp_path):
 def test_run_many_shares_level0_and_matches_a_single_run(tmp_path):
     a = lottery.Runner(_synthetic_cfg(levels=1, reinits=0), root=tmp_path / "many")
     b = lottery.Runner(_synthetic_cfg(levels=1, reinits=0, criterion="movement"), root=tmp_path / "many")
-    lottery.run_many([a, b])
+    ablation.run_many([a, b])
     m = res.read_json(res.member_dir(b.dir, "imp", 0, 0, 0) / "metrics.json")
     assert m["copied_from"] == a.dir.name
     # b's level 1 trained in a group with a's equals b trained alone (same data order, init)

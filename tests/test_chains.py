@@ -137,3 +137,24 @@ def test_verify_one_level_trains_only_that_level(tmp_path, monkeypatch):
     res.write_json(mj, {**res.read_json(mj), "final_test_acc": 0.5})
     ok, report = verify.verify(d, "2", scratch=tmp_path)
     assert not ok and "DIFFERENT" in report
+
+
+def test_lazy_test_curves_report_the_same_numbers(tmp_path):
+    """Config.test_curves="fig3" evaluates the test split only where a figure needs the curve
+    (and at new validation minima and the end): every number in summary.csv is unchanged."""
+    full = lottery.run(_cfg(2), root=tmp_path / "all")
+    lazy = lottery.run(_cfg(2, test_curves="fig3"), root=tmp_path / "fig3")
+    assert (full / "summary.csv").read_text() == (lazy / "summary.csv").read_text()
+    a, b = _metrics(full), _metrics(lazy)
+    nan_points = 0
+    for k in a:
+        for key in a[k]:
+            if key in ("test_acc", "test_loss"):  # the same where measured; null where skipped
+                assert all(y is None or x == y for x, y in zip(a[k][key], b[k][key], strict=True)), (k, key)
+                nan_points += sum(y is None for y in b[k][key])
+            else:
+                assert a[k][key] == b[k][key], (k, key)
+    assert nan_points > 0  # the policy did skip evaluations (the check can fail)
+    # the dense level (Pm 100%, in Fig. 3) keeps its whole curve
+    m0 = res.read_json(res.member_dir(lazy, "imp", 0, 0, 0) / "metrics.json")
+    assert None not in m0["test_acc"]

@@ -6,6 +6,7 @@ import torch
 from lthrepro.core import config, models, presets, pruning
 from lthrepro.experiments import lottery
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 
 
 def _cfg(**kw):
@@ -22,7 +23,7 @@ def _summary(d):
 def test_smoke_lottery_writes_every_level(tmp_path):
     cfg = _cfg()
     d = lottery.run(cfg, root=tmp_path)
-    rows = res.collect(d)
+    rows = summaries.collect(d)
     kinds = {(r["kind"], r["level"]) for r in rows}
     assert {("imp", lv) for lv in range(4)} <= kinds
     for k in ("reinit", "random", "oneshot"):
@@ -54,7 +55,7 @@ def test_resume_after_crash_gives_identical_summary(tmp_path, monkeypatch):
     crashed = lottery.run_dir(cfg, tmp_path / "b")
     assert calls["n"] == 3
     assert not [p for p in crashed.rglob(".tmp-*")]  # the half-written level was removed
-    assert [r["level"] for r in res.collect(crashed)] == [0]  # only finished work is on disk
+    assert [r["level"] for r in summaries.collect(crashed)] == [0]  # only finished work is on disk
     prov = json.loads((crashed / "provenance.json").read_text())["sessions"]
     assert len(prov) == 1 and prov[0]["complete"] is False and prov[0]["members_trained"] == 1
     monkeypatch.setattr(torch, "save", real)
@@ -109,7 +110,7 @@ def test_short_run_on_real_mnist(mnist_root, tmp_path):
     d = lottery.run(cfg, root=tmp_path)
     cj = json.loads((d / "config.json").read_text())
     assert cj["data"]["dataset"] == "mnist" and cj["data"]["n_val"] == 500
-    rows = res.collect(d)
+    rows = summaries.collect(d)
     assert rows[0]["final_test_acc"] > 0.5  # 120 Adam steps on 2,000 digits learn something
 
 
@@ -139,4 +140,4 @@ def test_extending_levels_without_tensors_retrains_the_chain(tmp_path, monkeypat
     after = _summary(d).splitlines()
     # the retrained chain reproduces levels 0-1 exactly; level 2 adds the IMP run and its reinit
     assert after[0] == before[0] and set(before[1:]) < set(after[1:]) and len(after) == 1 + 5
-    assert len(res.collect(d)) == 5
+    assert len(summaries.collect(d)) == 5

@@ -15,7 +15,7 @@ from lthrepro.book import supermasks
 from lthrepro.core.config import run_name
 from lthrepro.core.presets import make_config
 from lthrepro.scale import figures
-from lthrepro.store import results
+from lthrepro.store import results, summaries
 
 ROOT = Path(__file__).resolve().parent.parent
 LENET_PM = [100, 80.0, 64.1, 51.3, 41.1, 32.9, 26.3, 21.1, 16.9, 13.5, 10.8, 8.7, 7.0, 5.6, 4.5, 3.6]
@@ -152,9 +152,9 @@ def test_obtain_reads_complete_results_without_training(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "run", lambda *a, **k: pytest.fail("obtain trained complete results"))
     d = _fake_run(tmp_path, cfg)
     assert experiments.obtain(cfg, root=tmp_path) == d
-    df = results.load_summary(d, make_config("lenet", "smoke", levels=1))  # a subset
+    df = summaries.load_summary(d, make_config("lenet", "smoke", levels=1))  # a subset
     assert sorted(df.level.unique()) == [0, 1] and set(df.kind) == {"imp", "reinit"}
-    info = results.run_info(d)
+    info = summaries.run_info(d)
     assert info["seeds"] == [0] and info["levels"] == 2 and info["device"].startswith("device not recorded")
     monkeypatch.undo()  # the real lottery.run with the guard: missing runs raise
     monkeypatch.setenv("LTHREPRO_NO_TRAIN", "1")

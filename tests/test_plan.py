@@ -11,51 +11,51 @@ import pytest
 from lthrepro.__main__ import main
 from lthrepro.core import presets
 from lthrepro.experiments import lottery
-from lthrepro.scale import figures, plan
+from lthrepro.scale import figures, plan, rates
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 
-def _bench(tmp_path: Path, device: str, rates: dict[str, dict[int, float]]) -> Path:
+def _bench(tmp_path: Path, device: str, measured: dict[str, dict[int, float]]) -> Path:
     d = tmp_path / "bench"
     d.mkdir(exist_ok=True)
     (d / f"bench-{device}-1.json").write_text(json.dumps({
         "date": "2026-01-01 00:00 UTC", "device": device, "device_name": "test device",
         "results": [{"model": m, "engine": [{"group": g, "model_it_per_s": r} for g, r in gs.items()]}
-                    for m, gs in rates.items()]}))
+                    for m, gs in measured.items()]}))
     return d
 
 
 def test_forward_flops_counts_every_multiply_add():
-    assert plan.forward_flops("lenet") == 2 * (784 * 300 + 300 * 100 + 100 * 10)  # 266,200 weights
-    assert plan.forward_flops("conv2") == 2 * (32 * 32 * 64 * 27 + 32 * 32 * 64 * 576 + 16 * 16 * 64 * 256
+    assert rates.forward_flops("lenet") == 2 * (784 * 300 + 300 * 100 + 100 * 10)  # 266,200 weights
+    assert rates.forward_flops("conv2") == 2 * (32 * 32 * 64 * 27 + 32 * 32 * 64 * 576 + 16 * 16 * 64 * 256
                                                + 256 * 256 + 256 * 10)
 
 
 def test_rate_sources_in_order_run_bench_flops_assumed(tmp_path):
     cfg = presets.make_config("conv2", "paper")
     b = _bench(tmp_path, "cpu", {"conv6": {1: 2.0, 8: 8.0}})
-    r = plan.rate_for(cfg, "cpu", tmp_path / "results", b)  # conv2 not measured: conv6 scaled
+    r = rates.rate_for(cfg, "cpu", tmp_path / "results", b)  # conv2 not measured: conv6 scaled
     assert r.source == "flops"
-    k = plan.forward_flops("conv2") / plan.forward_flops("conv6")
+    k = rates.forward_flops("conv2") / rates.forward_flops("conv6")
     assert r.step_seconds(1) == pytest.approx(0.5 * k) and r.step_seconds(8) == pytest.approx(1.0 * k)
-    assert plan.rate_for(presets.make_config("conv6", "paper"), "cpu", tmp_path, b).source == "bench"
-    a = plan.rate_for(cfg, "cuda", tmp_path, b)  # nothing measured on cuda
+    assert rates.rate_for(presets.make_config("conv6", "paper"), "cpu", tmp_path, b).source == "bench"
+    a = rates.rate_for(cfg, "cuda", tmp_path, b)  # nothing measured on cuda
     assert a.source == "assumed" and "assumed" in a.note
     # a finished session of this very folder wins, on its kind of device only
     smoke = presets.make_config("lenet", "smoke", dataset="synthetic", iterations=20, levels=0)
     lottery.run(smoke, root=tmp_path / "results")
-    assert plan.rate_for(smoke, "cpu", tmp_path / "results", b).source == "run"
-    assert plan.rate_for(smoke, "cuda", tmp_path / "results", b).source == "assumed"
+    assert rates.rate_for(smoke, "cpu", tmp_path / "results", b).source == "run"
+    assert rates.rate_for(smoke, "cuda", tmp_path / "results", b).source == "assumed"
 
 
 def test_step_seconds_interpolates_per_run_time_and_errs_long():
-    r = plan.Rate(((1, 1.0), (8, 4.0)), "bench", "")
+    r = rates.Rate(((1, 1.0), (8, 4.0)), "bench", "")
     assert r.step_seconds(1) == 1.0 and r.step_seconds(8) == 4.0
     assert 1.0 < r.step_seconds(4) < 4.0
     assert r.step_seconds(16) == pytest.approx(8.0)  # the largest group's per-run time
-    assert plan.Rate(((8, 4.0),), "bench", "").step_seconds(2) == 4.0  # below: that group's step
+    assert rates.Rate(((8, 4.0),), "bench", "").step_seconds(2) == 4.0  # below: that group's step
 
 
 def test_tasks_count_runs_levels_and_what_is_done(tmp_path):

@@ -117,8 +117,12 @@ def test_stale_temporary_files_of_killed_runs_are_removed(tmp_path):
 
 @pytest.mark.parametrize("name", ["final.pt", "mask.pt"])
 def test_a_truncated_cached_tensor_is_retrained(tmp_path, name):
+    """In a folder from before level state (no *.bin), level 2 is pruned from level 1's tensors:
+    a damaged one is retrained, to the same numbers. With level state it is not needed at all."""
     cfg = _cfg()
     d = lottery.run(cfg, root=tmp_path)
+    for p in d.rglob("*.bin"):
+        p.unlink()
     lv1 = res.member_dir(d, "imp", 0, 0, 1)
     metrics = (lv1 / "metrics.json").read_text()
     f = lv1 / name
@@ -126,6 +130,15 @@ def test_a_truncated_cached_tensor_is_retrained(tmp_path, name):
     lottery.run(_cfg(levels=2), root=tmp_path)  # level 2 is pruned from level 1's tensors
     assert (lv1 / "metrics.json").read_text() == metrics  # retrained to the same numbers
     assert res.load_tensors(lv1, name.removesuffix(".pt")) and res.is_done(res.member_dir(d, "imp", 0, 0, 2))
+
+
+def test_with_level_state_a_damaged_tensor_is_not_needed(tmp_path):
+    d = lottery.run(_cfg(), root=tmp_path)
+    lv1 = res.member_dir(d, "imp", 0, 0, 1)
+    (lv1 / "final.pt").write_bytes(b"broken")
+    r = lottery.Runner(_cfg(levels=2), root=tmp_path)
+    r.run()
+    assert r.trained == len(list(d.glob("*/s*r*/level02"))) and (lv1 / "final.pt").read_bytes() == b"broken"
 
 
 def test_list_survives_a_damaged_results_folder(tmp_path, monkeypatch, capsys):

@@ -8,6 +8,7 @@ from lthrepro.core import presets
 from lthrepro.experiments import lottery
 from lthrepro.scale import ondemand as experiments
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 
 
 def _cfg(seeds):
@@ -38,8 +39,8 @@ def test_trials_added_later_equal_one_run_of_all_trials(tmp_path):
 
 def test_coverage_is_counted_from_the_runs_on_disk(tmp_path):
     d = lottery.run(_cfg((0, 1)), root=tmp_path)
-    cov = res.run_info(d)["coverage"]
+    cov = summaries.run_info(d)["coverage"]
     assert cov == "6 of the paper's 50,000 iterations per level, 2 of 5 trials, 1 of 3 reinits per trial, " \
                   "1 of 2 random-sparse controls per trial"
     shutil.rmtree(d / "reinit" / "s1r0")  # a trial whose control is missing counts as 0
-    assert "0 of 3 reinits per trial" in res.run_info(d)["coverage"]
+    assert "0 of 3 reinits per trial" in summaries.run_info(d)["coverage"]

@@ -18,7 +18,7 @@ APPROXIMATE = ("P≈", "unverified", "S")
 
 
 # ------------------------------------------------------------------ measurements on summaries
-# ``df`` is ``results.load_summary`` output (accuracies as fractions, ``pm`` in percent).
+# ``df`` is ``summaries.load_summary`` output (accuracies as fractions, ``pm`` in percent).
 
 def _mean(df: pd.DataFrame, kind: str, level: int, col: str) -> float | None:
     v = df[(df.kind == kind) & (df.level == level)][col]

@@ -60,7 +60,7 @@ def imp_tickets(levels, seeds, profile: str, root=None) -> pd.DataFrame:
     d = res.resolve_root(root) / run_name(make_config("lenet", profile, seeds=tuple(seeds)))
     if not (d / "config.json").exists():
         return pd.DataFrame([], columns=cols)
-    df = res.load_summary(d)
+    df = summaries.load_summary(d)
     imp, rows = df[df.kind == "imp"], []
     for s in seeds:
         sub = imp[imp.seed == s].set_index("level").sort_index()

@@ -130,7 +130,7 @@ def recomputed_table(stem: str, params: dict):
     """``paper.compare`` on the committed results for an LTH figure page (None otherwise)."""
     from lthrepro.scale import figures
     from lthrepro.book import claims as paper
-    from lthrepro.store import results
+    from lthrepro.store import summaries
     key = figure_key(stem)
     # Chapters with claims of their own (stability, early-bird, supermasks) are counted from the
     # page's table: their claims join paper.CLAIMS only once their module is imported.
@@ -140,7 +140,7 @@ def recomputed_table(stem: str, params: dict):
     for label, cfg, d in lottery_runs(key, params):
         if not (d / "config.json").exists():
             return None
-        frames[label] = results.load_summary(d, cfg)
+        frames[label] = summaries.load_summary(d, cfg)
     if len(frames) == 1:
         frames = {"": next(iter(frames.values()))}
     return paper.compare(key, frames, smoke=params["PROFILE"] == "smoke")
@@ -178,13 +178,13 @@ def status_text(nb, params: dict) -> str:
 
 def coverage_text(stem: str, params: dict) -> str:
     """How many of the paper's trials and controls an LTH figure page rests on, counted from its
-    results folder (``results.coverage``, issue 15); "" for other pages and smoke runs."""
+    results folder (``summaries.coverage``, issue 15); "" for other pages and smoke runs."""
     from lthrepro.scale import figures
-    from lthrepro.store import results
+    from lthrepro.store import summaries
     key = figure_key(stem)
     if key not in figures.PLANNED or not params or params.get("PROFILE") == "smoke":
         return ""
-    texts = [results.coverage(d, cfg.to_dict()) for _, cfg, d in lottery_runs(key, params)
+    texts = [summaries.coverage(d, cfg.to_dict()) for _, cfg, d in lottery_runs(key, params)
              if (d / "config.json").exists()]
     return "; ".join(dict.fromkeys(t for t in texts if t))
 

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from lthrepro.store.results import aggregate
+from lthrepro.core.presets import FIG3_PM
+from lthrepro.store.summaries import aggregate
 
 KIND_LABEL = {"imp": "winning ticket (iterative)", "reinit": "random reinit",
               "random": "random sparse", "oneshot": "one-shot"}
@@ -226,8 +227,8 @@ def fig3_panels(run_dir, df: pd.DataFrame, seeds, title: str = "") -> plt.Figure
     """LTH Fig. 3 from a results folder: test-accuracy curves at the paper's densities; the
     densities this run does not reach are left out."""
     from lthrepro.book.claims import level_at
-    from lthrepro.store.results import load_curves
-    have = {p: lv for p in (100, 51.3, 21.1, 7.0, 3.6, 1.9) if (lv := level_at(df, p)) is not None}
+    from lthrepro.store.summaries import load_curves
+    have = {p: lv for p in FIG3_PM if (lv := level_at(df, p)) is not None}
     levels = sorted(set(have.values()))
     curves = pd.concat([load_curves(run_dir, k, levels, seeds) for k in ("imp", "reinit")])
     panels = [(t, kind, [have[p] for p in pms if p in have]) for t, kind, pms in FIG3_PANELS]

@@ -63,7 +63,7 @@ def chains(run_dir: Path, cfg, spec) -> pd.DataFrame:
         c = dataclasses.replace(cfg, rewind=k)
         d = Path(run_dir) / "chains" / run_name(c)
         if d.exists():
-            df = res.load_summary(d)
+            df = summaries.load_summary(d)
             out.append(df[df.seed.isin(spec.seeds)].assign(k=k))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
@@ -236,7 +236,7 @@ def lth_frame(run: Path, profile: str):
     if profile == "smoke":
         return None
     d = Path(run).parent / config.run_name(presets.make_config("lenet", profile))
-    return res.load_summary(d) if (d / "summary.csv").exists() else None
+    return summaries.load_summary(d) if (d / "summary.csv").exists() else None
 
 
 Claim, LMC, STAB = paper.Claim, "LMC", "STAB-v3"

@@ -11,6 +11,7 @@ from lthrepro.book.claims import CLAIMS, F, Claim, _mean, to_markdown
 from lthrepro.experiments.supermask import FAMILIES, KEY, dlt_config
 from lthrepro.scale.ondemand import obtain
 from lthrepro.store import results as res
+from lthrepro.store import summaries
 from lthrepro.core.config import run_name
 
 
@@ -48,8 +49,8 @@ def family_frames(preset: str, profile: str, family: str, root=None, device: str
     for v in FAMILIES[family]:
         cfg = dlt_config(preset, profile, **v, **over)
         d = obtain(cfg, device=device, root=root)
-        frames[v[KEY[family]]] = res.load_summary(d, cfg)
-        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+        frames[v[KEY[family]]] = summaries.load_summary(d, cfg)
+        infos.append({**summaries.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
     return frames, infos
 
 
@@ -60,7 +61,7 @@ def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **o
     for v in FAMILIES["learned"]:
         cfg = dlt_config(preset, profile, **v, **over)
         d = obtain(cfg, device=device, root=root)
-        infos.append({**res.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+        infos.append({**summaries.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
         for s in cfg.seeds:
             m = res.read_json(res.member_dir(d, "imp", s, 0, 0) / "metrics.json")
             rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,

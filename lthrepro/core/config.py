@@ -67,6 +67,10 @@ class Config:
     random_prune: int = 0
     oneshot: bool = False
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    # Where the test split is evaluated at every evaluation (issue 20): "all" runs; "fig3" only the
+    # IMP and reinit runs at the densities LTH Fig. 3 plots (presets.FIG3_PM); the others only at
+    # new validation minima and at the end, which leaves every reported accuracy the same.
+    test_curves: str = "all"
     extra: tuple[tuple[str, str], ...] = field(default=())  # free-form, hashed
 
     def rate(self, kind: str) -> float:
@@ -78,7 +82,7 @@ class Config:
 
 # Fields that do not change the numbers of any single run (how many levels or trials we run,
 # which profile label produced it): extending levels or seeds reuses finished results.
-NOT_HASHED = frozenset({"profile", "levels", "reinits", "random_prune", "oneshot", "seeds"})
+NOT_HASHED = frozenset({"profile", "levels", "reinits", "random_prune", "oneshot", "seeds", "test_curves"})
 
 
 # Fields added after results were first committed: hashed only when they differ from their
@@ -175,7 +179,8 @@ def _choices() -> dict[str, tuple[str, object]]:
             "scope": ("pruning scope", ("layerwise", "global")),
             "criterion": ("mask criterion", pruning.CRITERIA), "mask1": ("mask-1 action", actions.MASK1),
             "mask0": ("mask-0 action", actions.MASK0), "supermask": ("supermask", ("", "learned")),
-            "supermask_weights": ("supermask_weights", ("init", "signed_constant"))}
+            "supermask_weights": ("supermask_weights", ("init", "signed_constant")),
+            "test_curves": ("test_curves policy", ("all", "fig3"))}
 
 
 def validate(cfg: Config) -> None:

@@ -12,6 +12,10 @@ import dataclasses
 
 from lthrepro.core.config import PROFILES, Config, ConfigError, _normalise, validate
 
+# The densities (Pm, %) whose training curves LTH Fig. 3 plots (the book's plots and the runs'
+# test_curves="fig3" policy read the same list).
+FIG3_PM = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)
+
 _CONV_RATES = {"conv2": 0.1, "conv4": 0.1, "conv6": 0.15}
 
 

@@ -106,7 +106,7 @@ def level_state(r, seed: int, level: int, mask: dict, final: dict, snapshot: dic
 
 
 def restate_copy(r, seed: int, d: Path) -> None:
-    """A dense level 0 copied from another config (``lottery.run_many``): its state follows
+    """A dense level 0 copied from another config (``ablation.run_many``): its state follows
     this config's criterion, so it is computed again from the copied weights."""
     m = res.read_json(d / "metrics.json")
     more, files = level_state(r, seed, 0, res.load_tensors(d, "mask"), res.load_tensors(d, "final")["params"])

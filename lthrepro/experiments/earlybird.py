@@ -50,7 +50,7 @@ from lthrepro.experiments.earlybird_tickets import (
     target_label,
 )
 from lthrepro.experiments.lottery import NoTrainError
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance
 from lthrepro.store import results as res
 
 
@@ -182,7 +182,7 @@ def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, se
         raise NoTrainError(f"{out.name}: early-bird results missing and LTHREPRO_NO_TRAIN=1; "
                            f"run `python -m lthrepro earlybird {preset} --profile {profile}` first")
     res.check_writable(out.parent)
-    t0, commit = time.time(), res.git_commit()
+    t0, commit = time.time(), provenance.git_commit()
     started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
     data = data_mod.load(cfg.dataset, cfg.val_size, cfg.split_seed, cfg.train_limit, cfg.test_limit,
                          input_shape=models.INPUT_SHAPE[cfg.model])
@@ -197,8 +197,8 @@ def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, se
     if todo_s + redo:
         search(cfg, spec, data, device, out, sorted(todo_s + redo))
     n += retrain(cfg, spec, data, device, out, list(cfg.seeds))
-    res.add_provenance(out, str(device), time.time() - t0, n, cfg.to_dict(), started, commit, complete=True,
-                       numerics=fp, clean=res.tree_clean())
+    provenance.add_provenance(out, str(device), time.time() - t0, n, cfg.to_dict(), started, commit, complete=True,
+                              numerics=fp, clean=provenance.tree_clean())
     write_summary(out)
     return out
 

@@ -24,9 +24,10 @@ import torch
 from lthrepro.core import actions, models, pruning
 from lthrepro.core import data as data_mod
 from lthrepro.core.config import Config, ConfigError, config_hash, derive_seed, run_name
+from lthrepro.core.presets import FIG3_PM
 from lthrepro.core.train import Member, train_group
 from lthrepro.experiments import chain
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance, summaries
 from lthrepro.store import results as res
 from lthrepro.store import state as st
 
@@ -136,7 +137,17 @@ class Runner:
             init, fixed = actions.start(self.cfg.mask1, self.cfg.mask0, theta, self._reference(seed),
                                         final0, mask, self.std, gen)
         return Member(init=init, mask=mask, data_seed=self.data_seed(seed, kind, rep), fixed=fixed,
-                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}")
+                      state=state, tag=f"{kind}/s{seed}r{rep}/{level}",
+                      test_curve=self.test_curve(kind, mask))
+
+    def test_curve(self, kind: str, mask: dict) -> bool:
+        """Does this run evaluate the test split at every evaluation (``Config.test_curves``)?
+        Under "fig3" only the IMP and reinit runs at the densities LTH Fig. 3 plots do (the
+        book's ``level_at`` tolerance, 0.3 points); the test accuracies reported are the same."""
+        if self.cfg.test_curves == "all":
+            return True
+        pm = 100.0 * pruning.density(mask)
+        return kind in ("imp", "reinit") and any(abs(pm - p) <= 0.3 for p in FIG3_PM)
 
     def _imp_mask(self, seed: int, level: int) -> dict:
         return chain.imp_mask(self, seed, level)
@@ -284,19 +295,19 @@ class Runner:
         """Checks before anything is written (a file in the folder's place, damaged results),
         then removal of killed runs' temporary files; starts this invocation's record."""
         res.check_writable(self.dir.parent)
-        res.check_run_dir(self.dir)
+        summaries.check_run_dir(self.dir)
         res.remove_stale_tmp(self.dir)
         self._t0 = time.time()
         self._started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self._t0)) + \
             f".{int(self._t0 * 1e6) % 10**6:06d}Z"
-        self._commit = res.git_commit()  # the code that runs, not HEAD when the run ends
-        self._clean = res.tree_clean()  # ... and whether it was committed (issue 11)
+        self._commit = provenance.git_commit()  # the code that runs, not HEAD when the run ends
+        self._clean = provenance.tree_clean()  # ... and whether it was committed (issue 11)
         self._recorded = False
 
     def record(self, complete: bool = False) -> None:
         """This invocation's session in provenance.json: written when it starts training (so a
         run killed in its first level leaves its record), updated after every level."""
-        res.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
+        provenance.add_provenance(self.dir, str(self.device), time.time() - self._t0, self.trained,
                            self.cfg.to_dict(), self._started, self._commit, complete=complete,
                            numerics=self.fingerprint, clean=self._clean)
         self._recorded = True
@@ -305,11 +316,11 @@ class Runner:
         if self.trained:
             self.record(complete=True)
         elif self.dir.is_dir():  # nothing left to train: a killed run's record is closed
-            res.close_unfinished(self.dir)
+            provenance.close_unfinished(self.dir)
         if self.dir.is_dir():
             if not (self.dir / "config.json").exists():
                 self.write_config()
-            res.write_summary(self.dir)
+            summaries.write_summary(self.dir)
 
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
@@ -321,7 +332,7 @@ class Runner:
                     self.record()
                 self.run_level(level, todo)
                 self.record()
-                res.write_summary(self.dir)  # each finished level can be committed as it is
+                summaries.write_summary(self.dir)  # each finished level can be committed as it is
         self.finish()
         return self.dir
 
@@ -331,65 +342,3 @@ def run(cfg: Config, device: str = "cpu", root: Path | None = None, **kw) -> Pat
     if cfg.supermask:
         raise ValueError(f"{cfg.preset}: a learned supermask has its own runner; use experiments.run")
     return Runner(cfg, device, root, **kw).run()
-
-
-# Fields that only change what a retrained network starts from or keeps: runs differing only in
-# these share every training hyperparameter, so their members can train in one group.
-ABLATION_FIELDS = ("preset", "profile", "levels", "seeds", "reinits", "random_prune", "oneshot",
-                   "criterion", "mask1", "mask0", "supermask_weights", "dwr")
-
-
-def run_many(runners: list[Runner], share_level0: bool = True, train_acc: bool = True) -> None:
-    """Run several configs of one architecture level by level, their members batched together
-    (the engine's groups span configs). With ``share_level0`` the dense level 0, which no mask
-    criterion or action touches, is trained once (by the first runner) and copied to the others;
-    each copy's metrics.json says where it came from."""
-    import dataclasses
-    import shutil
-    base = {k: v for k, v in dataclasses.asdict(runners[0].cfg).items() if k not in ABLATION_FIELDS}
-    for r in runners:
-        other = {k: v for k, v in dataclasses.asdict(r.cfg).items() if k not in ABLATION_FIELDS}
-        if other != base or r.cfg.rewind or type(r) is not type(runners[0]):
-            raise ValueError(f"{r.dir.name} cannot train in a group with {runners[0].dir.name}")
-    for r in runners:
-        r.begin()
-    lead = runners[0]
-    share_level0 = share_level0 and not lead.cfg.supermask  # a learned mask's run *is* level 0
-    for level in range(max(r.last_level for r in runners) + 1):
-        if level == 0 and share_level0:
-            todo = lead.prepare(0)
-            if todo:
-                lead.record()
-                lead.run_level(0, todo)
-                lead.record()
-            for r in runners[1:]:
-                for s in r.cfg.seeds:
-                    src = res.member_dir(lead.dir, "imp", s, 0, 0)
-                    dst = res.member_dir(r.dir, "imp", s, 0, 0)
-                    if res.is_done(dst, need_tensors=True):
-                        continue
-                    if r.fingerprint is None:  # the copy carries the lead's numerics
-                        r.fingerprint = lead.fingerprint or numerics.fingerprint(str(r.device))
-                        numerics.check_extend(r.dir, r.fingerprint, r.force)
-                    r.write_config()
-                    if dst.exists():
-                        shutil.rmtree(dst)
-                    shutil.copytree(src, dst)
-                    m = res.read_json(dst / "metrics.json")
-                    res.write_json(dst / "metrics.json", {**m, "copied_from": lead.dir.name})
-                    if r.STATE and st.has(dst, st.NEXT_MASK):  # the lead's state follows its criterion
-                        chain.restate_copy(r, s, dst)
-            continue
-        todo = [(r, item) for r in runners if level <= r.last_level for item in r.prepare(level)]
-        for r in {id(r): r for r, _ in todo}.values():
-            if not r._recorded:
-                r.record()
-        for i in range(0, len(todo), lead.max_group):
-            chunk = todo[i: i + lead.max_group]
-            out = lead.train([it for _, it in chunk], level, train_acc=train_acc)
-            for (r, it), o in zip(chunk, out, strict=True):
-                r.save(level, [it], [o])
-        for r in {id(r): r for r, _ in todo}.values():
-            r.record()
-    for r in runners:
-        r.finish()

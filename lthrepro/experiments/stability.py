@@ -45,7 +45,7 @@ from lthrepro.core.presets import make_config
 from lthrepro.experiments import lottery
 from lthrepro.experiments.stability_pairs import Pairs
 from lthrepro.experiments.stability_parents import Chain, Parents
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance
 from lthrepro.store import results as res
 
 KINDS = ("dense", "imp", "random", "reinit")  # mask sources of a pair
@@ -243,9 +243,9 @@ class Experiment:
                         res.write_json(self.pair_dir(*p) / "metrics.json", m)
                     self.trained += 2 * len(part)
         if todo:
-            res.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
+            provenance.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
                                {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
-                                "levels": max(self.spec.levels)}, numerics=fp, clean=res.tree_clean())
+                                "levels": max(self.spec.levels)}, numerics=fp, clean=provenance.tree_clean())
         write_summary(self.dir)
         return self.dir
 

@@ -4,7 +4,7 @@ and supermasks, on top of the lottery runner.
 - ``FAMILIES``: the config variants behind each DLT figure (mask criteria §2, mask-1 actions §3,
   mask-0 actions §4, learned supermasks §5.3). They are ordinary ``Config`` options, so each
   variant is a hashed, resumable results folder like any LTH run; ``experiments.run_family``
-  trains all variants of one architecture together (``lottery.run_many``).
+  trains all variants of one architecture together (``ablation.run_many``).
 - ``untrained``: accuracy of the *untrained* network with a criterion's mask applied (§5.1-5.2),
   with θ0 or signed-constant weights, using one-shot masks from the trained dense network
   (as the reference code's ``get_init_loss_train_lottery.py`` does).
@@ -30,6 +30,7 @@ from lthrepro.core.presets import make_config
 from lthrepro.core.pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from lthrepro.core.train import Member, evaluate
 from lthrepro.experiments.lottery import Runner
+from lthrepro.store import provenance
 from lthrepro.store import results as res
 
 Tensor = torch.Tensor
@@ -137,8 +138,8 @@ def write_untrained(runner: Runner, rows: list[dict], seconds: float) -> Path:
     res.write_json(runner.dir / "untrained_supermask.json", {
         "what": "untrained network x one-shot mask from the trained level-0 network (no training)",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "device": res.device_name(runner.device), "torch": torch.__version__,
-        "git_commit": res.git_commit(), "wall_seconds": round(seconds, 1),
+        "device": provenance.device_name(runner.device), "torch": torch.__version__,
+        "git_commit": provenance.git_commit(), "wall_seconds": round(seconds, 1),
         "data": runner.data.info.get("test_note", "")})
     return path
 

@@ -138,7 +138,7 @@ def check_args(a: argparse.Namespace) -> list[int]:
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from lthrepro.store.results import device_name, git_commit
+    from lthrepro.store.provenance import device_name, git_commit
     groups = check_args(a)  # every option before any timing
     dev = torch.device(a.device)
     if a.threads:

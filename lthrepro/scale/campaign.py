@@ -30,7 +30,7 @@ CAMPAIGNS: dict[str, tuple[str, list[tuple[str, str, dict]]]] = {
     "lenet-paper": ("LTH Figs. 1, 3, 4 at the paper schedule: trials 2-4, IMP + 3 reinits + 2 random-sparse + "
                     "one-shot, levels 0-20",
                     [("lenet", "paper", {"seeds": (2, 3, 4), "reinits": 3, "random_prune": 2, "oneshot": True,
-                                         "levels": 20})]),
+                                         "levels": 20, "test_curves": "fig3"})]),
     "conv2-budget": ("LTH Fig. 5, Conv-2 at the budget profile: seed 0, IMP + 1 reinit",
                      [("conv2", "budget", {"seeds": (0,), "reinits": 1})]),
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lthrepro.core import data as data_mod
 from lthrepro.core.config import Config
-from lthrepro.scale import plan
+from lthrepro.scale import plan, rates
 from lthrepro.scale.session import Trial, Writer, open_session
 
 
@@ -51,7 +51,7 @@ class Driver:
     """Builds each trial's next level, hands it to a pool, has what comes back written."""
 
     def __init__(self, cfgs: list[Config], device: str, root: Path | None, executor: str,
-                 log=print, started: float | None = None, bench_dir: Path = plan.BENCH_DIR,
+                 log=print, started: float | None = None, bench_dir: Path = rates.BENCH_DIR,
                  force: bool = False):
         self.device, self.log = device, log
         self.started = started or time.time()

@@ -9,7 +9,7 @@ be read knowing only what lies below it.
 - ``obtain``: a config's results folder for a notebook, trained only when runs are missing
   (here, or through ``executors`` on a Ray cluster).
 - ``run_family`` and the ``supermasks`` command: every DLT variant of one architecture, the
-  ablations batched together (``lottery.run_many``), then the untrained-supermask table.
+  ablations batched together (``ablation.run_many``), then the untrained-supermask table.
 - ``family_frames`` / ``learned_table``: what the DLT notebooks read (training what is missing).
 """
 
@@ -23,7 +23,8 @@ from pathlib import Path
 from lthrepro.core import pruning
 from lthrepro.core.config import Config, ConfigError, run_name
 from lthrepro.core.userargs import check_device, check_group, parse_executor, parse_overrides
-from lthrepro.experiments.lottery import Runner, run_many
+from lthrepro.experiments.ablation import run_many
+from lthrepro.experiments.lottery import Runner
 from lthrepro.experiments.supermask import (
     FAMILIES,
     LearnedSupermaskRunner,

@@ -20,7 +20,7 @@ from lthrepro.core.config import Config
 from lthrepro.experiments import lottery
 from lthrepro.scale import plan
 from lthrepro.scale.worker import make_runner
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance, summaries
 from lthrepro.store import results as res
 
 
@@ -101,7 +101,7 @@ class Writer:
         plats = self.platforms.get(head.dir.name, set()) - {None, (self.fp or {}).get("platform")}
         if plats:  # a worker on another platform than the fingerprint's: recorded, not hidden
             extra["worker_platforms"] = sorted(plats)
-        res.add_provenance(head.dir, self.device, time.time() - self.started, head.trained, head.cfg.to_dict(),
+        provenance.add_provenance(head.dir, self.device, time.time() - self.started, head.trained, head.cfg.to_dict(),
                            head._started, head._commit, complete=complete, numerics=self.fp, clean=head._clean,
                            device_label="; ".join(sorted(self.devices.get(head.dir.name, ()))) or None,
                            extra={"executor": self.executor, **extra,
@@ -118,8 +118,8 @@ class Writer:
             if head._recorded:
                 self.record(head, complete=done, **({} if done else {"stopped": why}))
             elif done and head.dir.is_dir():
-                res.close_unfinished(head.dir)
+                provenance.close_unfinished(head.dir)
             if head.dir.is_dir():
                 if not (head.dir / "config.json").exists():
                     head.write_config()
-                res.write_summary(head.dir)
+                summaries.write_summary(head.dir)

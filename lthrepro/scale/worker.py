@@ -20,7 +20,7 @@ from lthrepro.core import models
 from lthrepro.core.config import Config
 from lthrepro.experiments import lottery
 from lthrepro.experiments.supermask import LearnedSupermaskRunner
-from lthrepro.store import numerics
+from lthrepro.store import numerics, provenance
 from lthrepro.store import results as res
 
 
@@ -59,7 +59,7 @@ def train_level(cfg: Config, level: int, todo: list, device: str, data_root: str
                  for key, _ in todo}
     ray = sys.modules.get("ray")  # inside a Ray worker: which node of the cluster
     node = ray.get_runtime_context().get_node_id()[:12] if ray and ray.is_initialized() else "local"
-    return {"files": files, "device": res.device_name(device), "host": socket.gethostname(),
+    return {"files": files, "device": provenance.device_name(device), "host": socket.gethostname(),
             "node": node, "pid": os.getpid(), "seconds": time.time() - t0,
             "platform": numerics.platform_id(device)}
 

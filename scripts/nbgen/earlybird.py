@@ -134,7 +134,7 @@ PAGES["earlybird_vgg16"] = eb_page(
     end=(
         "**Pending a GPU run.** No GPU was available when this page was built: it shows a CPU smoke run of the "
         "pipeline only. The budget run (40 of the 160 epochs, milestones at epochs 20 and 30, seed 0; what is cut is "
-        "stated in `lthrepro/core/config.py::BUDGET`) is\n\n"
+        "stated in `lthrepro/core/presets.py::BUDGET`) is\n\n"
         "```bash\n"
         "python -m lthrepro earlybird vgg16-eb --profile budget --device cuda\n"
         "python -m lthrepro notebooks --profile budget --only eb_vgg16 --device cuda\n"

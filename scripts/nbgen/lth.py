@@ -24,7 +24,7 @@ def params(seeds: list[int]) -> str:
 
 CHECK = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n"
          "from lthrepro.book import claims, pages, plots\nfrom lthrepro.scale import ondemand\n"
-         "from lthrepro.store import results\n"
+         "from lthrepro.store import summaries\n"
          "from lthrepro.core.presets import FIG1_RANDOM_PER_TRIAL, make_config\n"
          "from lthrepro.core.userargs import check_parameters\n\n"
          f"check_parameters({CHECKED},\n"
@@ -38,7 +38,7 @@ def lenet_setup(extra: str) -> str:
     over = f"{{{extra}**OVERRIDES}}" if extra else "OVERRIDES"
     return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), **{over})\n'
             "run = ondemand.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
-            "df, info = results.load_summary(run, cfg), results.run_info(run)\n"
+            "df, info = summaries.load_summary(run, cfg), summaries.run_info(run)\n"
             'warning = plots.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
 
@@ -50,8 +50,8 @@ def multi_setup(runs: str) -> str:
     return (f"cfgs = {runs}\n"
             "dirs = {k: ondemand.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
             " for k, c in cfgs.items()}\n"
-            "frames = {k: results.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
-            "infos = [results.run_info(d) for d in dirs.values()]\n"
+            "frames = {k: summaries.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
+            "infos = [summaries.run_info(d) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"
             "warning = plots.banner(infos, gpu_pending=True, levels=(shown, shown), markdown=True)\n"
             "if warning:\n    display(Markdown(warning))")
