@@ -2,6 +2,7 @@
 clone that has only the committed summaries (no tensors), gives exactly what one run for seeds
 0-2 gives, and retrains none of the finished trials."""
 
+import dataclasses
 import shutil
 
 from lthrepro.core import presets
@@ -44,3 +45,15 @@ def test_coverage_is_counted_from_the_runs_on_disk(tmp_path):
                   "1 of 2 random-sparse controls per trial"
     shutil.rmtree(d / "reinit" / "s1r0")  # a trial whose control is missing counts as 0
     assert "0 of 3 reinits per trial" in summaries.run_info(d)["coverage"]
+
+
+def test_a_page_reads_its_own_trials_of_a_shared_folder(tmp_path):
+    """Issue 20: a campaign adds trials to a folder that pages already read for other trials;
+    a page's coverage, seeds and levels are counted for the trials it asks for."""
+    d = lottery.run(_cfg((0, 1)), root=tmp_path)
+    lottery.run(dataclasses.replace(_cfg((2,)), levels=0), root=tmp_path)  # a later trial, level 0 only
+    info = summaries.run_info(d, (0, 1))
+    assert info["seeds"] == [0, 1] and info["levels"] == 2
+    assert "2 of 5 trials, 1 of 3 reinits per trial" in info["coverage"]
+    assert summaries.run_info(d)["seeds"] == [0, 1, 2]  # the folder as a whole
+    assert "3 of 5 trials, 0 of 3 reinits per trial" in summaries.coverage(d, {**info["config"], "seeds": [0, 1, 2]})

@@ -36,7 +36,10 @@ def wall(params: dict, stem: str) -> tuple[str, str]:
         if not prov.exists():
             return "", ""
         for s in results.read_json(prov)["sessions"]:
-            sessions[(s["date"], s["wall_seconds"], s["device"])] = s
+            # only sessions that trained trials the page reads (a folder's later trials, e.g. a
+            # campaign's, cost the page nothing); sessions that did not record their seeds count
+            if s.get("seeds") is None or set(s["seeds"]) & set(cfg.seeds):
+                sessions[(s["date"], s["wall_seconds"], s["device"])] = s
     devices = "; ".join(sorted({s["device"] for s in sessions.values()}))
     return (wall_text(list(sessions.values())), devices) if cfgs else ("", "")
 

@@ -135,7 +135,7 @@ def status_markdown(book: Path = BOOK) -> str:
                 spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_chapter.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             else:
-                info = summaries.run_info(root / cfgmod.run_name(cfg))
+                info = summaries.run_info(root / cfgmod.run_name(cfg), cfg.seeds)
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "
                          f"{info['seeds']} | {info['levels']} | {info['device']} | {info['date']} | "
                          f"{info['commit']} | {info['wall']} |")

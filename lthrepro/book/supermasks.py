@@ -59,7 +59,7 @@ def family_frames(preset: str, profile: str, family: str, root=None, device: str
         cfg = dlt_config(preset, profile, **v, **over)
         d = obtain(cfg, device=device, root=root)
         frames[v[KEY[family]]] = summaries.load_summary(d, cfg)
-        infos.append({**summaries.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+        infos.append({**summaries.run_info(d, cfg.seeds), "config": cfg.to_dict(), "levels": cfg.levels})
     return frames, infos
 
 
@@ -70,7 +70,7 @@ def learned_table(preset: str, profile: str, root=None, device: str = "cpu", **o
     for v in FAMILIES["learned"]:
         cfg = dlt_config(preset, profile, **v, **over)
         d = obtain(cfg, device=device, root=root)
-        infos.append({**summaries.run_info(d), "config": cfg.to_dict(), "levels": cfg.levels})
+        infos.append({**summaries.run_info(d, cfg.seeds), "config": cfg.to_dict(), "levels": cfg.levels})
         for s in cfg.seeds:
             m = res.read_json(res.member_dir(d, "imp", s, 0, 0) / "metrics.json")
             rows.append({"supermask_weights": v["supermask_weights"], "dwr": v["dwr"], "seed": s,

@@ -105,10 +105,20 @@ def load_curves(run_dir: Path, kind: str, levels, seeds) -> object:
     return pd.DataFrame(rows)
 
 
-def run_info(run_dir: Path) -> dict:
+def present_seeds(run_dir: Path, seeds=None) -> list[int]:
+    """The trials a folder holds (an IMP chain started), among ``seeds`` when given: a folder
+    shared by trials trained at different times (a campaign adding trials 2-4, issue 20) is read
+    for the trials a page asks for."""
+    have = {int(p.name[1:].split("r")[0]) for p in Path(run_dir).glob("imp/s*r*")}
+    return sorted(have if seeds is None else have & {int(x) for x in seeds})
+
+
+def run_info(run_dir: Path, seeds=None) -> dict:
     """What produced a results folder, for captions and the status page: profile, seeds,
-    levels, device, date, git commit, wall time (from config.json and provenance.json)."""
+    levels, device, date, git commit, wall time (from config.json and provenance.json);
+    ``seeds``: only those trials (a page's SEEDS)."""
     run_dir = Path(run_dir)
+    trials = present_seeds(run_dir, seeds)
     c = read_json(run_dir / "config.json")
     prov_path = run_dir / "provenance.json"
     sessions = read_json(prov_path)["sessions"] if prov_path.exists() else []
@@ -116,14 +126,15 @@ def run_info(run_dir: Path) -> dict:
     devices = sorted({s["device"] for s in sessions}) or ["device not recorded yet (run in progress)"]
     dates = [s["date"] for s in sessions]
     return {"name": run_dir.name, "profile": c["config"]["profile"],
-            "seeds": sorted({int(p.name[1:].split("r")[0]) for p in run_dir.glob("imp/s*r*")}),
-            "levels": max((int(p.name[5:]) for p in run_dir.glob("imp/s*r*/level*")), default=-1),
+            "seeds": trials,
+            "levels": max((int(p.name[5:]) for s in trials for p in run_dir.glob(f"imp/s{s}r*/level*")), default=-1),
             "device": "; ".join(devices), "torch": "; ".join(sorted({s["torch"] for s in sessions})),
             "date": dates[-1] if dates else "no provenance.json yet",
             "commit": "; ".join(sorted({s["git_commit"] for s in sessions})) or "unknown",
             "wall": f"{sum(s['wall_seconds'] for s in sessions) / 60:.1f} min" if sessions else "unknown",
             "iterations": c["config"]["iterations"], "test_note": c["data"]["test_note"],
-            "n_test": c["data"]["n_test"], "config": c["config"], "coverage": coverage(run_dir, c["config"])}
+            "n_test": c["data"]["n_test"], "config": c["config"],
+            "coverage": coverage(run_dir, {**c["config"], "seeds": trials})}
 
 
 # The paper's trials and controls per figure family (LTH §2, App. E): 5 trials; 3 random
@@ -144,7 +155,7 @@ def coverage(run_dir: Path, cfg: dict) -> str:
     it = cfg["iterations"]
     sched = "paper schedule" if it >= full else f"{it:,} of the paper's {full:,} iterations per level"
     run_dir = Path(run_dir)
-    seeds = sorted({int(p.name[1:].split("r")[0]) for p in run_dir.glob("imp/s*r*")})
+    seeds = present_seeds(run_dir, cfg.get("seeds"))
     parts = [sched, f"{len(seeds)} of {len(paper.seeds)} trials"]
     for kind, want, label in (("reinit", paper.reinits, "reinits"), ("random", PAPER_RANDOM_PER_TRIAL,
                                                                       "random-sparse controls")):

@@ -38,7 +38,7 @@ def lenet_setup(extra: str) -> str:
     over = f"{{{extra}**OVERRIDES}}" if extra else "OVERRIDES"
     return (f'cfg = make_config("lenet", PROFILE, seeds=tuple(SEEDS), **{over})\n'
             "run = ondemand.obtain(cfg, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)\n"
-            "df, info = summaries.load_summary(run, cfg), summaries.run_info(run)\n"
+            "df, info = summaries.load_summary(run, cfg), summaries.run_info(run, SEEDS)\n"
             'warning = plots.banner(info, levels=(cfg.levels, make_config("lenet", PROFILE).levels), markdown=True)\n'
             "if warning:\n    display(Markdown(warning))")
 
@@ -51,7 +51,7 @@ def multi_setup(runs: str) -> str:
             "dirs = {k: ondemand.obtain(c, device=DEVICE, root=RESULTS_DIR, executor=EXECUTOR)"
             " for k, c in cfgs.items()}\n"
             "frames = {k: summaries.load_summary(dirs[k], cfgs[k]) for k in cfgs}\n"
-            "infos = [summaries.run_info(d) for d in dirs.values()]\n"
+            "infos = [summaries.run_info(d, SEEDS) for d in dirs.values()]\n"
             "shown = max(c.levels for c in cfgs.values())\n"
             "warning = plots.banner(infos, gpu_pending=True, levels=(shown, shown), markdown=True)\n"
             "if warning:\n    display(Markdown(warning))")
