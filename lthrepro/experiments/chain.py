@@ -28,11 +28,11 @@ def next_mask(r, seed: int, level: int, final: dict, mask: dict) -> dict:
     return pruning.prune(sc, mask, r.kinds, r.rates, r.cfg.scope)
 
 
-def oneshot_masks(r, seed: int, final0: dict, levels: int) -> list[dict]:
-    """One-shot masks of levels 1..``levels`` from the trained dense network's weights."""
+def oneshot_masks(r, seed: int, final0: dict, levels) -> list[dict]:
+    """One-shot masks of ``levels`` (an iterable of levels) from the trained dense network's weights."""
     sc = pruning.scores(r.cfg.criterion, r._reference(seed), final0, r.names)
     full = pruning.full_mask(final0, r.names)
-    return [pruning.prune(sc, full, r.kinds, r.rates, r.cfg.scope, levels=lv) for lv in range(1, levels + 1)]
+    return [pruning.prune(sc, full, r.kinds, r.rates, r.cfg.scope, levels=lv) for lv in levels]
 
 
 def _metrics(d: Path) -> dict:
@@ -65,7 +65,7 @@ def oneshot_mask(r, seed: int, level: int) -> dict:
             r._masks[key] = st.read_oneshot(d0, _metrics(d0), pruning.full_mask(r.theta0(seed), r.names), r.names)
         if level <= len(r._masks[key]):
             return r._masks[key][level - 1]
-    return oneshot_masks(r, seed, res.load_tensors(d0, "final")["params"], level)[-1]
+    return oneshot_masks(r, seed, res.load_tensors(d0, "final")["params"], [level])[0]  # this level only
 
 
 def state_covers(r, seed: int, level: int, what: str) -> bool:
@@ -96,7 +96,7 @@ def level_state(r, seed: int, level: int, mask: dict, final: dict, snapshot: dic
     files = {st.NEXT_MASK: st.encode_chain([nxt], mask, r.names)}
     if level == 0:
         metrics["theta0_sha256"] = st.tensors_sha256(r.theta0(seed))
-        shots = oneshot_masks(r, seed, final, max(st.ONESHOT_LEVELS, r.cfg.levels))
+        shots = oneshot_masks(r, seed, final, range(1, max(st.ONESHOT_LEVELS, r.cfg.levels) + 1))
         metrics["oneshot_mask_sha256"] = [st.mask_sha256(m, r.names) for m in shots]
         files[st.ONESHOT] = st.encode_chain(shots, pruning.full_mask(final, r.names), r.names)
         if snapshot is not None:  # W_k of a rewinding run (STAB)

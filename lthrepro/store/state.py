@@ -183,8 +183,7 @@ def read_oneshot(d: Path, metrics: dict, full: Mask, names: list[str]) -> list[M
 def read_rewind(d: Path, metrics: dict) -> tuple[dict, dict]:
     path = Path(d) / REWIND
     params, state = decode_tensors(path)
-    _check(path, tensors_sha256({**params, **{f"state.{k}": v for k, v in state.items()}}),
-           metrics.get("rewind_sha256"), "W_k")
+    _check(path, rewind_sha256(params, state), metrics.get("rewind_sha256"), "W_k")
     return params, state
 
 
