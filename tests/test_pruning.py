@@ -75,3 +75,22 @@ def test_random_control_keeps_per_layer_density():
     for n in m:
         assert int(r[n].sum()) == int(m[n].sum())
     assert not all(torch.equal(r[n], m[n]) for n in m)
+
+
+def test_shared_sort_gives_the_masks_of_separate_calls():
+    """prune(..., orders=shared) for many one-shot levels (one sort per layer) returns exactly the
+    masks of separate calls, layer-wise and global, ties included (scores rounded to repeat)."""
+    g = torch.Generator().manual_seed(3)
+    w = {"c1": torch.randn(64, 27, generator=g).round(decimals=1), "f1": torch.randn(300, 50, generator=g),
+         "out": torch.randn(10, 50, generator=g).round()}
+    kinds = {"c1": "conv", "f1": "fc", "out": "output"}
+    full = pruning.full_mask(w, list(w))
+    sc = {k: v.abs() for k, v in w.items()}
+    for scope, rates in (("layerwise", {"conv": 0.1, "fc": 0.2, "output": 0.1}), ("global", {"conv": 0.2, "fc": 0.2})):
+        orders = {}
+        shared = [pruning.prune(sc, full, kinds, rates, scope, levels=lv, orders=orders) for lv in range(1, 31)]
+        assert orders  # the sorts were shared
+        for lv, m in zip(range(1, 31), shared, strict=True):
+            alone = pruning.prune(sc, full, kinds, rates, scope, levels=lv)
+            assert all(torch.equal(m[n], alone[n]) for n in w), (scope, lv)
+        assert pruning.density(shared[-1]) < pruning.density(shared[0])

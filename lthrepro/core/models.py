@@ -128,12 +128,12 @@ def init_std(model: str) -> dict[str, float]:
 
 
 def init_state(model: str, dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
-    """Batch-norm running statistics for one member."""
-    st = {}
+    """Batch-norm running statistics for one member (on the host, like every member's state)."""
+    st, cpu = {}, torch.device("cpu")
     for name, kind, shape in SPECS[model]:
         if kind == "bn":
-            st[f"{name}.mean"] = torch.zeros(shape, dtype=dtype)
-            st[f"{name}.var"] = torch.ones(shape, dtype=dtype)
+            st[f"{name}.mean"] = torch.zeros(shape, dtype=dtype, device=cpu)
+            st[f"{name}.var"] = torch.ones(shape, dtype=dtype, device=cpu)
     return st
 
 

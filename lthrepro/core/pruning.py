@@ -26,31 +26,40 @@ def n_remove(rate: float, surviving: int) -> int:
     return min(surviving, math.floor(rate * surviving + 0.5))
 
 
-def _drop_lowest(scores: Tensor, keep: Tensor, k: int) -> Tensor:
-    """New flat keep-vector with the ``k`` lowest-scoring survivors removed."""
-    s = torch.where(keep, scores.to(torch.float64), torch.tensor(-math.inf, dtype=torch.float64))
-    order = torch.argsort(s, stable=True)  # dead first (-inf), then survivors by score
+def _drop_lowest(scores: Tensor, keep: Tensor, k: int, orders: dict | None = None, key: str = "") -> Tensor:
+    """New flat keep-vector with the ``k`` lowest-scoring survivors removed. ``orders`` caches the
+    sort under ``key`` for calls with the same scores and mask and another ``k`` (the one-shot
+    masks of 30 densities from one trained network: one sort of a 4M-weight layer, not 30)."""
+    order = None if orders is None else orders.get(key)
+    if order is None:
+        s = torch.where(keep, scores.to(torch.float64),
+                        torch.tensor(-math.inf, dtype=torch.float64, device=keep.device))
+        order = torch.argsort(s, stable=True)  # dead first (-inf), then survivors by score
+        if orders is not None:
+            orders[key] = order
     out = torch.ones_like(keep)
     out[order[: int((~keep).sum()) + k]] = False
     return out
 
 
-def prune_layerwise(scores: dict[str, Tensor], mask: Mask, rates: dict[str, float]) -> Mask:
+def prune_layerwise(scores: dict[str, Tensor], mask: Mask, rates: dict[str, float],
+                    orders: dict | None = None) -> Mask:
     """Remove ``rates[name]`` of each layer's surviving weights, lowest score first (LTH §2)."""
     new = {}
     for n, m in mask.items():
         r = rates.get(n, 0.0)
         k = n_remove(r, int(m.sum()))
-        new[n] = m.clone() if k == 0 else _drop_lowest(scores[n].flatten(), m.flatten(), k).view_as(m)
+        new[n] = m.clone() if k == 0 else _drop_lowest(scores[n].flatten(), m.flatten(), k, orders, n).view_as(m)
     return new
 
 
-def prune_global(scores: dict[str, Tensor], mask: Mask, rate: float, names: list[str]) -> Mask:
+def prune_global(scores: dict[str, Tensor], mask: Mask, rate: float, names: list[str],
+                 orders: dict | None = None) -> Mask:
     """Remove ``rate`` of the surviving weights pooled over ``names`` (LTH §4: VGG/ResNet conv
     layers); layers outside ``names`` are left as they are."""
     flat_m = torch.cat([mask[n].flatten() for n in names])
     flat_s = torch.cat([scores[n].flatten().to(torch.float64) for n in names])
-    keep = _drop_lowest(flat_s, flat_m, n_remove(rate, int(flat_m.sum())))
+    keep = _drop_lowest(flat_s, flat_m, n_remove(rate, int(flat_m.sum())), orders, "global:" + ",".join(names))
     new, i = {n: m.clone() for n, m in mask.items()}, 0
     for n in names:
         new[n] = keep[i: i + mask[n].numel()].view_as(mask[n])
@@ -65,15 +74,16 @@ def layer_rates(kinds: dict[str, str], rates: dict[str, float]) -> dict[str, flo
 
 
 def prune(scores: dict[str, Tensor], mask: Mask, kinds: dict[str, str], rates: dict[str, float],
-          scope: str, levels: int = 1) -> Mask:
+          scope: str, levels: int = 1, orders: dict | None = None) -> Mask:
     """One pruning step of ``levels`` levels' worth: ``levels=1`` is one IMP level; ``levels=n``
-    from a full mask is one-shot pruning to the density IMP reaches after n levels (LTH Fig. 4c)."""
+    from a full mask is one-shot pruning to the density IMP reaches after n levels (LTH Fig. 4c).
+    ``orders``: a dict shared by calls with the same scores and mask (sorts done once)."""
     eff = {k: 1.0 - (1.0 - r) ** levels for k, r in rates.items()}
     if scope == "global":
         names = [n for n, k in kinds.items() if eff.get(k, 0.0) > 0]
         assert len({eff[kinds[n]] for n in names}) <= 1, "global scope takes one rate"
-        return prune_global(scores, mask, eff[kinds[names[0]]], names) if names else dict(mask)
-    return prune_layerwise(scores, mask, layer_rates(kinds, eff))
+        return prune_global(scores, mask, eff[kinds[names[0]]], names, orders) if names else dict(mask)
+    return prune_layerwise(scores, mask, layer_rates(kinds, eff), orders)
 
 
 def random_like(mask: Mask, gen: torch.Generator) -> Mask:
@@ -108,9 +118,9 @@ def _rank(x: Tensor, keep: Tensor | None) -> Tensor:
     """Rank of each entry within its tensor, pruned entries (``keep`` False) ranked lowest."""
     x = x.flatten().to(torch.float64)
     if keep is not None:
-        x = torch.where(keep.flatten(), x, torch.tensor(-math.inf, dtype=torch.float64))
-    r = torch.empty(x.numel(), dtype=torch.float64)
-    r[torch.argsort(x, stable=True)] = torch.arange(x.numel(), dtype=torch.float64)
+        x = torch.where(keep.flatten(), x, torch.tensor(-math.inf, dtype=torch.float64, device=x.device))
+    r = torch.empty(x.numel(), dtype=torch.float64, device=x.device)
+    r[torch.argsort(x, stable=True)] = torch.arange(x.numel(), dtype=torch.float64, device=x.device)
     return r
 
 
@@ -244,7 +254,7 @@ def channel_mask(gammas: dict[str, Tensor], ratio: float) -> Mask:
     names = list(gammas)
     flat = torch.cat([gammas[n].detach().flatten().abs().cpu() for n in names])
     k = n_channels_removed(flat.numel(), ratio)
-    keep = _drop_lowest(flat, torch.ones(flat.numel(), dtype=torch.bool), k)
+    keep = _drop_lowest(flat, torch.ones(flat.numel(), dtype=torch.bool, device=flat.device), k)
     out, i = {}, 0
     for n in names:
         out[n] = keep[i: i + gammas[n].numel()].view(gammas[n].shape)

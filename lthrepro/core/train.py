@@ -112,14 +112,15 @@ def lr_factor(cfg: Config, it: int) -> float:
 
 
 def _epoch_indices(n: int, batch: int, gens: list[torch.Generator], augment: bool) -> tuple:
-    """Per-member permutation of one epoch (last partial batch dropped) and augmentation draws."""
-    steps = n // batch
-    idx = torch.stack([torch.randperm(n, generator=g)[: steps * batch] for g in gens])
+    """Per-member permutation of one epoch (last partial batch dropped) and augmentation draws,
+    drawn on the host from each member's CPU generator (the same order on every device)."""
+    steps, cpu = n // batch, torch.device("cpu")
+    idx = torch.stack([torch.randperm(n, generator=g, device=cpu)[: steps * batch] for g in gens])
     aug = None
     if augment:  # drawn per member so a member's crops do not depend on its group
-        aug = torch.stack([torch.stack([torch.randint(0, 9, (steps * batch,), generator=g),
-                                        torch.randint(0, 9, (steps * batch,), generator=g),
-                                        torch.randint(0, 2, (steps * batch,), generator=g)])
+        aug = torch.stack([torch.stack([torch.randint(0, 9, (steps * batch,), generator=g, device=cpu),
+                                        torch.randint(0, 9, (steps * batch,), generator=g, device=cpu),
+                                        torch.randint(0, 2, (steps * batch,), generator=g, device=cpu)])
                            for g in gens])  # [G, 3, steps*batch]
     return steps, idx.view(len(gens), steps, batch), aug
 
@@ -219,7 +220,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     _load_opt_state(opt, p, members, dev, dtype)
     snaps_at = set() if snapshot_at is None else {snapshot_at} if isinstance(snapshot_at, int) else set(snapshot_at)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: lr_factor(cfg, i + start))
-    gens = [torch.Generator().manual_seed(int(m.data_seed)) for m in members]
+    gens = [torch.Generator(device="cpu").manual_seed(int(m.data_seed)) for m in members]
     xtr, ytr = data.x_train.to(dev, dtype), data.y_train.to(dev)
     xva, yva = data.x_val.to(dev, dtype), data.y_val.to(dev)
     xte, yte = data.x_test.to(dev, dtype), data.y_test.to(dev)
@@ -303,7 +304,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
 
     curves = curves.cpu()
     tr_acc = evaluate(model, wf({k: v.detach() for k, v in p.items()}, False, noise), st, xtr, ytr, chunk)[1].cpu() \
-        if train_acc else torch.full((G,), math.nan)
+        if train_acc else torch.full((G,), math.nan, device="cpu")
     extra = {"peak_device_bytes": torch.cuda.max_memory_allocated(dev)} if dev.type == "cuda" else {}
     results = []
     first = snaps[min(snaps)] if snaps else None

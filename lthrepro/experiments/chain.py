@@ -31,8 +31,8 @@ def next_mask(r, seed: int, level: int, final: dict, mask: dict) -> dict:
 def oneshot_masks(r, seed: int, final0: dict, levels) -> list[dict]:
     """One-shot masks of ``levels`` (an iterable of levels) from the trained dense network's weights."""
     sc = pruning.scores(r.cfg.criterion, r._reference(seed), final0, r.names)
-    full = pruning.full_mask(final0, r.names)
-    return [pruning.prune(sc, full, r.kinds, r.rates, r.cfg.scope, levels=lv) for lv in levels]
+    full, orders = pruning.full_mask(final0, r.names), {}  # one sort per layer for all levels
+    return [pruning.prune(sc, full, r.kinds, r.rates, r.cfg.scope, levels=lv, orders=orders) for lv in levels]
 
 
 def _metrics(d: Path) -> dict:

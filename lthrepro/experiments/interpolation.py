@@ -33,7 +33,7 @@ def path_errors(model: str, a: dict, b: dict, splits: dict, alphas: int, bn_x: t
                 batch: int, device: torch.device, per_call: int = 10) -> dict[str, list[float]]:
     """Errors of (1−α)·a + α·b at ``alphas`` evenly spaced α on every split {name: (x, y)}. α = 0
     and 1 give a and b exactly. ``bn_x``: training images for recomputing BN statistics."""
-    al = torch.linspace(0, 1, alphas).tolist()
+    al = torch.linspace(0, 1, alphas, device="cpu").tolist()
     out: dict[str, list[float]] = {n: [] for n in splits}
     for i in range(0, len(al), per_call):
         part = al[i: i + per_call]
