@@ -210,11 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--device", default="cpu")
     v.set_defaults(fn=cmd_verify)
     from lthrepro.book import execute
-    from lthrepro.scale import bench, campaign, ondemand  # their subcommands live beside the code they run
+    from lthrepro.scale import bench, campaign, gpuslice, ondemand  # subcommands live beside their code
     execute.add_parser(sub)
     ondemand.add_parser(sub)
     bench.add_parser(sub)
     campaign.add_parser(sub)
+    gpuslice.add_parser(sub)
     from lthrepro.experiments import earlybird
     earlybird.add_parser(sub, cmd_earlybird)
     from lthrepro.book import landing

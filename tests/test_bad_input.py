@@ -170,6 +170,7 @@ CASES = [
     ("bench-iters-zero", [*BENCH, "--iters", "0", "--out", "{tmp}/b"], "--iters 0", None),
     ("bench-eval-n-zero", [*BENCH, "--eval-n", "0", "--out", "{tmp}/b"], "--eval-n 0", None),
     ("bench-threads-negative", [*BENCH, "--threads", "-1", "--out", "{tmp}/b"], "--threads -1", None),
+    ("bench-eval-every-negative", [*BENCH, "--eval-every", "-5", "--out", "{tmp}/b"], "--eval-every -5", None),
     ("bench-device-unknown", [*BENCH, "--device", "nosuch", "--out", "{tmp}/b"], "unknown device", None),
     ("bench-out-unwritable", [*BENCH, "--out", "{tmp}/afile/sub"], "not writable",
      lambda root, tmp: (tmp / "afile").write_text("a file, not a folder")),

@@ -54,10 +54,12 @@ def _timed(fn, dev: torch.device) -> float:
 
 
 def bench_model(model: str, groups: list[int], iters: int, dev: torch.device, data_name: str,
-                ref_members: int, eval_n: int, log=print) -> dict:
+                ref_members: int, eval_n: int, log=print, eval_every: int = 0) -> dict:
+    """``eval_every`` > 0: both loops evaluate validation and test every that many iterations
+    (as training does), so the times include evaluation; 0: only at the start and the end."""
     from lthrepro.core.train import train_group
     cfg = dataclasses.replace(make_config(PRESET_OF[model], "paper"), iterations=iters,
-                              eval_every=iters)
+                              eval_every=eval_every or iters)
     if data_name == "synthetic":
         data = data_mod.load("synthetic", val_size=eval_n, test_limit=eval_n,
                              input_shape=models.INPUT_SHAPE[model])
@@ -83,9 +85,9 @@ def bench_model(model: str, groups: list[int], iters: int, dev: torch.device, da
     t_ref = _timed(lambda: train_reference(cfg, members(ref_members), data, dev, train_acc=False), dev)
     ref_rate = ref_members * iters / t_ref
     rec = {"model": model, "reference": {"members": ref_members, "seconds": round(t_ref, 3),
-                                         "model_it_per_s": ref_rate, **_peak(dev),
+                                         "model_it_per_s": ref_rate, "ms_per_iteration": 1e3 / ref_rate, **_peak(dev),
                                          "loadavg_1min_before": load0[0]}, "engine": []}
-    log(f"{model}: reference {ref_rate:9.1f} model-it/s ({ref_members} runs one by one, "
+    log(f"{model}: reference {ref_rate:9.1f} model-it/s = {1e3 / ref_rate:8.2f} ms/it ({ref_members} runs one by one, "
         f"{t_ref:.1f} s, load {load0[0]:.2f})")
     for G in groups:
         _peak_reset(dev)
@@ -94,9 +96,11 @@ def bench_model(model: str, groups: list[int], iters: int, dev: torch.device, da
         rate = G * iters / t
         pk = _peak(dev)
         rec["engine"].append({"group": G, "seconds": round(t, 3), "model_it_per_s": rate,
-                              "ratio_vs_reference": rate / ref_rate, **pk, "loadavg_1min_before": la[0]})
+                              "ms_per_iteration": 1e3 / rate, "ratio_vs_reference": rate / ref_rate, **pk,
+                              "loadavg_1min_before": la[0]})
         mem = next(iter(pk.values())) / 2**20
-        log(f"{model}: engine G={G:<3} {rate:9.1f} model-it/s  ratio {rate / ref_rate:6.2f}x  "
+        log(f"{model}: engine G={G:<3} {rate:9.1f} model-it/s = {1e3 / rate:8.2f} ms/it  "
+            f"ratio {rate / ref_rate:6.2f}x  "
             f"peak {'device' if dev.type == 'cuda' else 'rss'} {mem:8.1f} MiB  ({t:.1f} s, load {la[0]:.2f})")
     return rec
 
@@ -130,7 +134,7 @@ def check_args(a: argparse.Namespace) -> list[int]:
     if bad or not models_:
         raise ConfigError(f"unknown model '{bad[0] if bad else ''}' in --models; choose from {', '.join(PRESET_OF)}")
     for opt, v, lo in (("--iters", a.iters, 1), ("--eval-n", a.eval_n, 1), ("--ref-members", a.ref_members, 0),
-                       ("--threads", a.threads, 0)):
+                       ("--threads", a.threads, 0), ("--eval-every", getattr(a, "eval_every", 0), 0)):
         if v < lo:
             raise ConfigError(f"{opt} {v} must be {lo} or more")
     check_writable(Path(a.out), "--out")
@@ -145,8 +149,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     t0 = time.time()
     load_start = os.getloadavg()
-    recs = [bench_model(m, groups, a.iters, dev, a.data, a.ref_members or min(max(groups), 4), a.eval_n)
-            for m in a.models.split(",")]
+    ev = getattr(a, "eval_every", 0)
+    recs = [bench_model(m, groups, a.iters, dev, a.data, a.ref_members or min(max(groups), 4), a.eval_n,
+                        eval_every=ev) for m in a.models.split(",")]
     out = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "git_commit": git_commit(), "git_dirty": _git_dirty(), "device": str(dev), "device_name": device_name(dev),
@@ -154,10 +159,11 @@ def cmd_bench(a: argparse.Namespace) -> int:
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "wall_seconds": round(time.time() - t0, 1),
         "settings": {"models": a.models.split(","), "groups": groups, "iters": a.iters,
-                     "data": a.data, "eval_n": a.eval_n, "dtype": "float32",
+                     "data": a.data, "eval_n": a.eval_n, "eval_every": ev or a.iters, "dtype": "float32",
                      "ref_members": a.ref_members or min(max(groups), 4),
-                     "note": "model-iterations/s of whole training calls (setup, one evaluation "
-                             "at start and end on eval_n val/test examples, no train accuracy); "
+                     "note": "model-iterations/s of whole training calls (setup, evaluation on "
+                             "eval_n val/test examples at the start, every eval_every iterations "
+                             "and at the end, no train accuracy); "
                              "paper preset hyperparameters, dense masks; the reference rate is "
                              "measured once per model (runs are sequential, so it does not depend "
                              "on the group size)"},
@@ -180,6 +186,8 @@ def add_parser(sub) -> None:
                    help="runs timed through the reference loop (default: min(max group, 4))")
     b.add_argument("--data", default="real", choices=["real", "synthetic"])
     b.add_argument("--eval-n", type=int, default=1000, help="val/test examples evaluated")
+    b.add_argument("--eval-every", type=int, default=0,
+                   help="evaluate every N iterations in both loops, as training does (default: start and end only)")
     b.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads for both loops (default: torch's choice)")
     b.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "benchmarks" / "results"))

@@ -35,6 +35,13 @@ CAMPAIGNS: dict[str, tuple[str, list[tuple[str, str, dict]]]] = {
     # user with the full set) is evaluated at new validation minima and at the end only (issue 21).
     "conv2-budget": ("LTH Fig. 5, Conv-2 at the budget profile: seed 0, IMP + 1 reinit, levels 0-12",
                      [("conv2", "budget", {"seeds": (0,), "reinits": 1, "test_curves": "minima"})]),
+    # Seconds on any machine: checks that a machine (or `slice`) trains, writes and copies out.
+    "smoke": ("LeNet at the smoke profile (seconds): a check of a machine, not a result",
+              [("lenet", "smoke", {"seeds": (0,), "reinits": 1})]),
+    # What a lent GPU's slices train (``slice``): Fig. 5's deeper nets, which a CPU cannot; Conv-2
+    # is the CPU's campaign (one numerics kind per chain: the two never extend the same runs).
+    "fig5-gpu": ("LTH Fig. 5, Conv-4 and Conv-6 at the budget profile: seeds 0-1, IMP + 1 reinit, levels 0-12",
+                 [(n, "budget", {"seeds": (0, 1), "reinits": 1, "test_curves": "minima"}) for n in ("conv4", "conv6")]),
 }
 
 
