@@ -30,7 +30,8 @@ def test_slice_benches_trains_and_copies_committed_files(tmp_path, mnist_root, c
     said = capsys.readouterr().out
     files = _files(out)
     bench = [f for f in files if f.startswith("benchmarks/results/bench-cpu-")]
-    assert len(bench) == 1 and json.loads((out / bench[0]).read_text())["results"][0]["model"] == "lenet"
+    b = json.loads((out / bench[0]).read_text())
+    assert len(bench) == 1 and b["results"][0]["model"] == "lenet" and b["settings"]["data"] == "synthetic"
     (run,) = {f.split("/")[1] for f in files if f.startswith("results/")}
     assert run.startswith("lenet-") and "campaign finished" in said
     # every committed file of the folder came out, and no tensor did

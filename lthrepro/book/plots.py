@@ -166,6 +166,30 @@ def banner(info: dict | list[dict], gpu_pending: bool = False,
     return _admonition("Smoke run, not a result", body, markdown)
 
 
+def _net(key: str) -> str:
+    return key.replace("conv", "Conv-") if key.startswith("conv") else key
+
+
+def campaign_banner(infos: dict[str, dict], chains: dict[str, tuple[int, int]], markdown: bool = False) -> str:
+    """A visible admonition when a multi-network page shows a campaign in progress (issue 21):
+    per network the levels trained and how much of the paper's protocol they rest on, the
+    networks still pending; "" when every chain is complete. ``chains``: {key: (last level
+    trained or -1, levels planned)} (``ondemand.obtain_available``)."""
+    if all(done == planned for done, planned in chains.values()):
+        return ""
+    shown = [f"**{_net(k)}: levels 0-{d} of {p}**" + (f", {infos[k]['coverage']}" if infos[k].get("coverage") else "")
+             for k, (d, p) in chains.items() if d >= 0]
+    pend = [_net(k) for k, (d, _) in chains.items() if d < 0]
+    prof = next(iter(infos.values()))["profile"] if infos else "this"
+    body = (f"This page shows what exists of a campaign in progress ({prof} profile): "
+            + ("; ".join(shown) if shown else "no network yet") + ".")
+    if pend:
+        body += f" {' and '.join(pend)}: **pending** (no results yet; a GPU campaign, `python -m lthrepro slice`)."
+    body += (" Claims about the best level of a chain are marked *pending* until the chain is trained; "
+             "claims about the dense network are judged now.")
+    return _admonition("Partial results", body, markdown)
+
+
 def settings(cfgs: dict) -> str:
     """The settings each run of a figure used (Markdown table), from the configs themselves."""
     cols = ("model", "optimizer", "lr", "momentum", "batch_size", "iterations", "warmup",

@@ -63,6 +63,28 @@ def obtain(cfg: Config, device: str = "cpu", root: str | Path | None = None, exe
     return executors.execute([cfg], device, res.resolve_root(root), name, address)[0][0]
 
 
+def obtain_available(cfgs: dict[str, Config], device: str = "cpu", root: str | Path | None = None,
+                     executor: str = "local") -> tuple[dict[str, Path], dict[str, Config], dict[str, tuple[int, int]]]:
+    """A multi-network page's results (issue 21): each config ``obtain``-ed, except under
+    LTHREPRO_NO_TRAIN=1 (the book is rendered without training), where a config whose runs are
+    missing is shown as far as its campaign has come: the longest prefix of levels 0..L whose
+    every run of the page's trials is finished, or left out when it has none (its panels and
+    claims are then pending). Returns the folders and the configs shown (levels cut to L) of the
+    networks shown, and {key: (L, levels planned)} for every key (L = -1: nothing yet)."""
+    import dataclasses
+    dirs, shown, chains = {}, {}, {}
+    for k, c in cfgs.items():
+        if os.environ.get("LTHREPRO_NO_TRAIN") != "1" or not res.missing(c, root):
+            dirs[k], shown[k], chains[k] = obtain(c, device, root, executor), c, (c.levels, c.levels)
+            continue
+        done = next((lv for lv in range(c.levels - 1, -1, -1)
+                     if not res.missing(dataclasses.replace(c, levels=lv), root)), -1)
+        chains[k] = (done, c.levels)
+        if done >= 0:
+            dirs[k], shown[k] = res.resolve_root(root) / run_name(c), dataclasses.replace(c, levels=done)
+    return dirs, shown, chains
+
+
 # ---------------------------------------------------------------------------------- driver
 ALL_FAMILIES = (*FAMILIES, "untrained")
 
