@@ -224,7 +224,8 @@ class Runner:
         return todo
 
     def write_config(self) -> None:
-        c = self.cfg
+        # a runner of one trial (the executors, issue 23) records the whole command's config
+        c = getattr(self, "config_of_record", None) or self.cfg
         res.write_json(self.dir / "config.json", {
             "config": c.to_dict(), "hash": config_hash(c), "name": self.dir.name,
             "data": self.data.info})

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from lthrepro.core import data as data_mod
-from lthrepro.core.config import Config
+from lthrepro.core.config import Config, ConfigError
 from lthrepro.scale import plan, rates
 from lthrepro.scale.session import Trial, Writer, open_session
 
@@ -87,10 +87,17 @@ class Driver:
         True when everything is finished."""
         end = self.started + deadline if deadline else math.inf
         flying: dict = {}
-        self.pool = pool
+        self.pool, self.submitted = pool, 0
         try:
             while True:
                 skipped = self._start(flying, end)
+                if not flying and skipped and not self.submitted:
+                    # issue 23: a deadline that fits no task would make no progress, call after call
+                    tr, est = min(skipped, key=lambda x: x[1])
+                    need = math.ceil(time.time() - self.started + est)
+                    raise ConfigError(f"--deadline {deadline:g} is too short for any task left: the smallest, "
+                                      f"{tr.task.name} level {tr.level}, is estimated at {est:.0f} s; give "
+                                      f"--deadline {need} or more")
                 if not flying:  # nothing running, so nothing will change: what was skipped stays so
                     for tr, est in skipped:
                         self.log(f"deadline: not starting {tr.task.name} level {tr.level} "
@@ -136,6 +143,7 @@ class Driver:
             if not tr.head._recorded:  # a run killed in its first level leaves its record
                 self.writer.record(tr.head, complete=False)
             flying[pool.submit(args)] = (tr, tr.level, todo, time.time())
+            self.submitted += 1
         return skipped
 
     def _install(self, tr: Trial, level: int, todo: list, t0: float, out: dict) -> None:
