@@ -33,7 +33,7 @@ def test_the_generator_covers_every_command_and_field():
     names = {c.name.split()[0] for c in CASES}
     assert names >= {"run", "plan", "verify", "notebooks", "stability", "earlybird", "supermasks", "bench",
                      "campaign", "list"}
-    fields = {c.args[c.args.index("--set") + 1].split("=")[0] for c in CASES if c.name.startswith("run --set")}
+    fields = {c.args[-1].split("=")[0] for c in CASES if c.name.startswith("run --set")}
     assert fields == {k for k, _ in gen.config_fields()}
 
 
@@ -97,3 +97,49 @@ def test_unknown_papermill_parameter_is_refused_by_the_first_cell():
     assert "unknown parameter FOO" in str(e.value) and "PROFILE, SEEDS" in str(e.value)
     ns["In"][2] = '# Parameters\nPROFILE = "smoke"\n'
     exec("userargs.check_parameters(PROFILE=PROFILE, SEEDS=SEEDS)", {**ns, "userargs": userargs})
+
+
+@pytest.mark.parametrize("text", ['{"goldens": "x"}', '{"goldens": [{"platform": 1}]}', "[]", '{"goldens": [',
+                                  '{"goldens": [{"platform": "p", "fingerprint": "f", "metrics": {"a": NaN}}]}'])
+def test_a_damaged_golden_file_is_named(tmp_path, text):
+    from lthrepro.store import numerics, results
+    p = tmp_path / "golden" / "numerics.json"
+    p.parent.mkdir()
+    p.write_text(text)
+    with pytest.raises(results.ResultsError) as e:
+        numerics.goldens(p)
+    assert str(p) in str(e.value) and "git checkout" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("header", ['{"format": "lthrepro-state-1", "masks": "2"}',
+                                    '{"format": "lthrepro-state-1", "layers": [["fc1.weight", "x"]]}',
+                                    '{"format": "lthrepro-state-1", "tensors": [["params", "w", "evil", [2]]]}',
+                                    "[1, 2]"])
+def test_a_level_state_header_of_the_wrong_types_is_named(tmp_path, header):
+    from lthrepro.store import state
+    p = tmp_path / "next_mask.bin"
+    p.write_bytes(header.encode() + b"\n")
+    with pytest.raises(state.StateError) as e:
+        state._unpack(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_full_disk_in_a_stability_run_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """ENOSPC when the first tensor file of a new stability run is written (after its config.json):
+    one line, no partial tensor file, and the new folder is gone (no run had finished in it)."""
+    import errno
+
+    from lthrepro.experiments import stability_cli
+    real = os.replace
+
+    def full(src, dst):
+        if str(dst).endswith(".pt"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(src, dst)
+    monkeypatch.setattr(os, "replace", full)
+    root = tmp_path / "r"
+    rc = stability_cli.main(["lenet", "--profile", "smoke", *gen.TINY_SET, "--results", str(root)])
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "No space left on device" in err[0], err
+    assert not root.exists() or not any(root.iterdir())

@@ -327,15 +327,16 @@ class Runner:
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
         self.begin()
-        for level in range(self.last_level + 1):
-            todo = self.prepare(level)
-            if todo:
-                if not self._recorded:
+        with res.undo_if_new(self.dir):  # a first level that fails (a full disk) leaves no folder
+            for level in range(self.last_level + 1):
+                todo = self.prepare(level)
+                if todo:
+                    if not self._recorded:
+                        self.record()
+                    self.run_level(level, todo)
                     self.record()
-                self.run_level(level, todo)
-                self.record()
-                summaries.write_summary(self.dir)  # each finished level can be committed as it is
-        self.finish()
+                    summaries.write_summary(self.dir)  # each finished level can be committed as it is
+            self.finish()
         return self.dir
 
 

@@ -17,6 +17,7 @@ from lthrepro.core.config import Config, ConfigError, config_from_dict
 from lthrepro.experiments.lottery import Runner
 from lthrepro.store import results as res
 from lthrepro.store import state as st
+from lthrepro.store import summaries
 from lthrepro.store.numerics import fingerprint, recorded
 
 
@@ -87,6 +88,7 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a results folder (no config.json); see `python -m lthrepro list`")
     cfg = config_of(run_dir)
+    summaries.check_run_dir(run_dir)  # every committed file readable before a comparison is made
     want = parse_levels(levels, cfg.levels)
     cfg = dataclasses.replace(cfg, levels=max(want))
     fp = fingerprint(device)

@@ -108,13 +108,24 @@ def undo_if_new(d: Path):
     """A folder that this call creates is removed again when writing into it fails (a full disk)
     before any run finished in it, so a first session that fails leaves no config.json or empty
     folder behind (finished runs are kept, as the error message promises)."""
-    made = [p for p in (Path(d), *Path(d).parents) if not p.exists()]
+    top = new_top(d)
     try:
         yield
-    except (ResultsError, OSError):
-        if made and not any(made[-1].rglob("metrics.json")):
-            shutil.rmtree(made[-1], ignore_errors=True)
+    except Exception:
+        remove_unfinished(top)
         raise
+
+
+def new_top(d: Path) -> Path | None:
+    """The outermost folder of ``d``'s path that does not exist yet (None: ``d`` exists)."""
+    made = [p for p in (Path(d), *Path(d).parents) if not p.exists()]
+    return made[-1] if made else None
+
+
+def remove_unfinished(top: Path | None) -> None:
+    """Remove a folder this call made, unless a run finished in it (``undo_if_new``)."""
+    if top is not None and top.is_dir() and not any(top.rglob("metrics.json")):
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:
