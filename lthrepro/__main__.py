@@ -234,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     earlybird.add_parser(sub, cmd_earlybird)
     from lthrepro.book import landing
     landing.add_parser(sub)
-    a = p.parse_args(argv)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as e:  # a bad option (one line already written) or -h: the status, in-process too
+        return e.code
     a.started = started
     from lthrepro.book.execute import NotebookError
     from lthrepro.core.data import DataError

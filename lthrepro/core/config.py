@@ -277,7 +277,6 @@ def _validate_rates(cfg: Config) -> None:
         raise ConfigError(f"rates {dict(cfg.rates)} names a layer kind twice; give each once")
 
 
-
 def last_level(cfg: Config) -> int:
     """The last pruning level that removes a weight (each level removes round(rate x surviving)
     of a layer, or of the pool of globally pruned layers): deeper levels would repeat it."""
