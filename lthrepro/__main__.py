@@ -16,12 +16,6 @@ from lthrepro.core import config as cfgmod
 from lthrepro.core import presets, userargs
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        sys.stderr.write(f"lthrepro: error: {message} (see `python -m lthrepro {self.prog.split()[-1]} -h`)\n")
-        sys.exit(2)
-
-
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
     over = userargs.parse_overrides(a.set)
     for key, given in (("seeds", a.seeds), ("levels", a.levels), ("rates", a.rate)):
@@ -59,6 +53,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     from lthrepro.store import results
     userargs.check_device(a.device)
     userargs.check_group(a.group)
+    if a.address and a.executor != "ray":
+        raise cfgmod.ConfigError("--address names a Ray cluster; add --executor ray")
     cfgs = targets(a)
     root = Path(a.results) if a.results else None
     if root is None and all(c.profile == "smoke" for c in cfgs) and not os.environ.get("LTHREPRO_RESULTS"):
@@ -81,6 +77,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_plan(a: argparse.Namespace) -> int:
     from lthrepro.scale import figures, plan
     from lthrepro.store import results
+    userargs.check_device(a.device, exists=False)  # an estimate for a device elsewhere
     root = Path(a.results) if a.results else None
     if root is None and a.profile == "smoke" and not os.environ.get("LTHREPRO_RESULTS"):
         root = results.smoke_root()  # where `run` puts smoke results
@@ -99,10 +96,21 @@ def cmd_plan(a: argparse.Namespace) -> int:
 
 def cmd_earlybird(a: argparse.Namespace) -> int:
     from lthrepro.experiments import earlybird, earlybird_tickets
+    kind = earlybird_tickets.SPECS.get(a.preset, {}).get("kind")
+    for opt, given, wants in (("--ratios", a.ratios, "channels"), ("--levels", a.levels, "weights")):
+        if given is not None and kind and kind != wants:
+            other = "--levels (IMP levels)" if kind == "weights" else "--ratios (pruned channel ratios)"
+            raise cfgmod.ConfigError(f"{opt} does not apply to {a.preset}, whose masks take {other}")
     spec = earlybird_tickets.make_spec(a.preset, a.eps, a.keep, a.ratios if a.ratios is not None else a.levels)
     userargs.check_device(a.device)
-    d = earlybird.run(a.preset, a.profile, a.device, a.results, a.seeds, spec, force=a.force,
-                      **userargs.parse_overrides(a.set))
+    sets, seeds = userargs.parse_overrides(a.set), a.seeds
+    if "seeds" in sets:  # (one seeds argument of earlybird.run)
+        if seeds:
+            raise cfgmod.ConfigError("seeds given by both --seeds and --set seeds; give them once")
+        seeds = sets.pop("seeds")
+        if not isinstance(seeds, tuple) or not seeds:
+            raise cfgmod.ConfigError(f"seeds is {seeds!r}; give a list of seeds, e.g. --set seeds=[0,1]")
+    d = earlybird.run(a.preset, a.profile, a.device, a.results, seeds, spec, force=a.force, **sets)
     print(f"results: {d}\nsummary: {d / 'summary.csv'}")
     return 0
 
@@ -124,21 +132,27 @@ def cmd_list(a: argparse.Namespace) -> int:
         from lthrepro.store import numerics, summaries
         print(f"results in {root} (reproduces: does today's code give the recorded numerics fingerprint?):")
         fp = numerics.fingerprint("cpu")
+        damaged = []
         for d in runs:  # a damaged folder is listed with the fix, the others as usual
             try:
                 prof = results.read_json(d / "config.json")["config"]["profile"]
                 n = len(summaries.collect(d))
                 rep = numerics.reproduces(d, fp)
-            except (results.ResultsError, KeyError, TypeError) as e:
+            except (results.ResultsError, cfgmod.ConfigError, KeyError, TypeError) as e:
                 print(f"  {d.name:<28} unreadable: {' '.join(str(e).split())}")
+                damaged.append(d.name)
                 continue
             print(f"  {d.name:<28} {prof:<7} {n:>4} runs  reproduces: {rep}")
+        if damaged:  # a committed file that cannot be read is an error, not a listing detail
+            raise results.ResultsError(f"{len(damaged)} result folder(s) in {root} hold unreadable files "
+                                       f"(first: {damaged[0]}); each is listed above with its repair")
     return 0
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
     from lthrepro.scale import verify
     from lthrepro.store import results
+    userargs.check_device(a.device)
     d = Path(a.result)
     if not d.exists() and not d.is_absolute():
         d = results.results_root() / a.result
@@ -164,24 +178,25 @@ def _process_start() -> float:
 def main(argv: list[str] | None = None) -> int:
     # a --deadline counts from the command's start (in-process calls: from this call)
     started = _process_start() if argv is None else time.time()
-    p = _Parser(prog="lthrepro", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = userargs.Parser(prog="lthrepro", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=userargs.Parser)
     r = sub.add_parser("run", help="run (or resume) a lottery experiment")
     r.add_argument("preset")
     r.add_argument("--profile", default="budget")
     r.add_argument("--variant", default=None, help=f"one of {', '.join(presets.VARIANTS)}")
-    r.add_argument("--seeds", type=int, nargs="+")
-    r.add_argument("--levels", type=int)
-    r.add_argument("--rate", type=float, help="fc/conv pruning rate (output layer at half)")
+    r.add_argument("--seeds", type=userargs.SEED, nargs="+")
+    r.add_argument("--levels", type=userargs.int_option(0))
+    r.add_argument("--rate", type=userargs.float_option(0, 1, lo_ok=True),
+                   help="fc/conv pruning rate (output layer at half)")
     r.add_argument("--device", default="cpu")
-    r.add_argument("--group", type=int, default=None, help="max runs trained together")
-    r.add_argument("--results", default=None,
+    r.add_argument("--group", type=userargs.int_option(1), default=None, help="max runs trained together")
+    r.add_argument("--results", type=userargs.folder, default=None,
                    help="results root (default: ./results; smoke runs: _build/smoke-results)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     r.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="local: this process (default); ray: one Ray task per level of each trial")
     r.add_argument("--address", default=None, help="Ray cluster address (HOST:PORT, auto); default: a new local one")
-    r.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+    r.add_argument("--deadline", type=userargs.DEADLINE, default=None, metavar="SECONDS",
                    help="stop cleanly within SECONDS: most needed levels first, none started that cannot "
                         "finish, finished levels kept (exit status 75 when work is left)")
     r.add_argument("--force", action="store_true",
@@ -193,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("preset", help="a preset, a figure (fig05, ...) or all")
     pl.add_argument("--profile", default="budget")
     pl.add_argument("--variant", default=None)
-    pl.add_argument("--seeds", type=int, nargs="+")
-    pl.add_argument("--levels", type=int)
+    pl.add_argument("--seeds", type=userargs.SEED, nargs="+")
+    pl.add_argument("--levels", type=userargs.int_option(0))
     pl.add_argument("--device", default="cuda", help="the device the estimate is for (default cuda)")
-    pl.add_argument("--results", default=None, help="results root (default: ./results)")
+    pl.add_argument("--results", type=userargs.folder, default=None, help="results root (default: ./results)")
     pl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     pl.add_argument("--markdown", action="store_true", help="a markdown table (the book's estimate table)")
     pl.set_defaults(fn=cmd_plan, rate=None)
@@ -220,7 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     earlybird.add_parser(sub, cmd_earlybird)
     from lthrepro.book import landing
     landing.add_parser(sub)
-    a = p.parse_args(argv)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as e:  # a bad option (one line already written) or -h: the status, in-process too
+        return e.code
     a.started = started
     from lthrepro.book.execute import NotebookError
     from lthrepro.core.data import DataError

@@ -17,12 +17,12 @@ def cli(*args, env=None, cwd=None):
 @pytest.mark.parametrize("args, needle", [
     (["run", "alexnet"], "unknown preset 'alexnet'"),
     (["run", "lenet", "--profile", "huge"], "unknown profile 'huge'"),
-    (["run", "lenet", "--rate", "1.5"], "must lie in [0, 1)"),
-    (["run", "lenet", "--rate", "-0.2"], "must lie in [0, 1)"),
-    (["run", "lenet", "--levels", "-1"], "levels is -1"),
+    (["run", "lenet", "--rate", "1.5"], "give a number in [0, 1)"),
+    (["run", "lenet", "--rate", "-0.2"], "give a number in [0, 1)"),
+    (["run", "lenet", "--levels", "-1"], "argument --levels: '-1' is out of range"),
     (["run", "lenet", "--set", "criterion=biggest"], "unknown mask criterion"),
     (["run", "lenet", "--set", "colour=blue"], "unknown config field 'colour'"),
-    (["run", "lenet", "--seeds", "x"], "invalid int value"),
+    (["run", "lenet", "--seeds", "x"], "'x' is not a whole number"),
 ])
 def test_bad_arguments(args, needle, tmp_path):
     p = cli(*args, "--results", str(tmp_path / "r"))

@@ -171,12 +171,14 @@ def test_committed_smoke_results_cover_the_earlybird_pages():
 
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("args, needle", [
-    (["lenet", "--eps", "1.5"], "eps 1.5 must lie in (0, 1)"),
-    (["lenet", "--eps", "0"], "eps 0.0 must lie in (0, 1)"),
-    (["lenet", "--keep", "1"], "keep 1 must be an integer of at least 2"),
-    (["vgg16-eb", "--ratios", "0.5", "1.2"], "pruning ratio 1.2 must lie in (0, 1)"),
-    (["vgg16-eb", "--ratios", "0"], "pruning ratio 0.0 must lie in (0, 1)"),
-    (["lenet", "--levels", "0"], "level 0 must be an integer"),
+    (["lenet", "--eps", "1.5"], "argument --eps: '1.5' is out of range; give a number in (0, 1)"),
+    (["lenet", "--eps", "0"], "argument --eps: '0' is out of range"),
+    (["lenet", "--keep", "1"], "argument --keep: '1' is out of range; give a whole number from 2"),
+    (["vgg16-eb", "--ratios", "0.5", "1.2"], "argument --ratios: '1.2' is out of range"),
+    (["vgg16-eb", "--ratios", "0"], "argument --ratios: '0' is out of range"),
+    (["lenet", "--levels", "0"], "argument --levels: '0' is out of range"),
+    (["lenet", "--ratios", "0.5"], "--ratios does not apply to lenet"),
+    (["lenet", "--levels", "99"], "no weight is pruned after level"),
     (["conv2"], "no early-bird experiment for preset 'conv2'"),
     (["lenet", "--set", "slim_l1=-1"], "slim_l1 is -1"),
 ])

@@ -69,7 +69,7 @@ def test_the_device_script_runs_end_to_end_on_the_cpu(tmp_path, mnist_root):
     (["--device", "mps"], "device"), (["--device", "cuda:7"], "device"),
     (["--campaign", "nope"], "unknown campaign"), (["--group", "0"], "--group"),
     (["--budget", "60"], "no time to bench"), (["--bench-groups", "x"], "--group"),
-    (["--bench-models", "alexnet"], "unknown model"), (["--bench-iters", "0"], "--iters"),
+    (["--bench-models", "alexnet"], "unknown model"), (["--bench-iters", "0"], "--bench-iters"),
 ])
 def test_bad_slice_options_are_one_line_and_write_nothing(tmp_path, capsys, args, says):
     out = tmp_path / "OUT"

@@ -142,14 +142,17 @@ def test_with_level_state_a_damaged_tensor_is_not_needed(tmp_path):
 
 
 def test_list_survives_a_damaged_results_folder(tmp_path, monkeypatch, capsys):
+    """Every folder is listed, the damaged one with its repair, and the command then fails (exit
+    2, one line): a committed file that cannot be read is an error (issue 23)."""
     monkeypatch.setenv("LTHREPRO_RESULTS", str(tmp_path))
     good = lottery.run(_cfg(), root=tmp_path)
     bad = lottery.run(_cfg(lr=2e-3), root=tmp_path)
     (bad / "config.json").write_text('{"config": ')
     (good / "imp" / "s0r0" / "level01").mkdir(exist_ok=True)
     capsys.readouterr()
-    assert main(["list"]) == 0
-    out = capsys.readouterr().out
+    assert main(["list"]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and "unreadable files" in err
     assert f"{good.name}" in out and re.search(r"smoke\s+2 runs", out)
     line = next(x for x in out.splitlines() if bad.name in x)
     assert "unreadable" in line and "config.json" in line and "delete it" in line

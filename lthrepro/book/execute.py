@@ -78,6 +78,7 @@ def execute(key: str, params: dict, out_dir: Path, cwd: Path | None = None,
     out = Path(out_dir) / src.name
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     results.check_writable(out.parent, "--out")
+    out.parent.mkdir(parents=True, exist_ok=True)  # (removed again below if the notebook fails)
     # Executed under a temporary name and renamed on success: a notebook that fails (missing
     # results under --no-train, a bad parameter) never replaces a good page in book/.
     tmp = results.tmp_name(out.parent).with_suffix(".ipynb")
@@ -196,6 +197,14 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
     if page_counts(a.set) and other:
         raise cfgmod.ConfigError(f"--set {a.set[0]}: controls per trial apply to the LTH figure pages "
                                  f"({', '.join(figures.PLANNED)}); leave it out for '{other[0]}'")
+    if a.levels is not None and other:  # (the other pages read their own protocols' levels)
+        raise cfgmod.ConfigError(f"--levels renders the first levels of an LTH figure page "
+                                 f"({', '.join(figures.PLANNED)}); leave it out for '{other[0]}'")
+    for key in keys if a.levels is not None else ():
+        most = max(c.levels for c in figures.figure_configs(key, a.profile, a.device))
+        if a.levels > most:
+            raise cfgmod.ConfigError(f"--levels {a.levels}: {key} at profile {a.profile} has levels 0-{most}; "
+                                     f"choose --levels {most} or fewer")
     if a.no_train:
         os.environ["LTHREPRO_NO_TRAIN"] = "1"
     out = Path(a.out) if a.out else BOOK
@@ -224,15 +233,15 @@ def add_parser(sub) -> None:
                    help="train missing lottery runs here (local) or on a Ray cluster (EXECUTOR parameter; "
                         "the stability pages train here)")
     n.add_argument("--address", default=None, help="Ray cluster address (with --executor ray)")
-    n.add_argument("--results", default=None,
+    n.add_argument("--results", type=userargs.folder, default=None,
                    help=f"results root (default: results, or {figures.SMOKE_RESULTS} for smoke)")
-    n.add_argument("--levels", type=int, default=None,
+    n.add_argument("--levels", type=userargs.int_option(0), default=None,
                    help="render only pruning levels 0..N (a run in progress, or one stopped at level N)")
-    n.add_argument("--seeds", type=int, nargs="+", default=None,
+    n.add_argument("--seeds", type=userargs.SEED, nargs="+", default=None,
                    help="the trials a page reads (default: the profile's), e.g. the 2 of 5 run so far")
     n.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help=f"controls per trial a page reads: {', '.join(PAGE_COUNTS)} (e.g. reinits=1, oneshot=False)")
-    n.add_argument("--out", default=None, help="folder for executed notebooks (default: book)")
+    n.add_argument("--out", type=userargs.folder, default=None, help="folder for executed notebooks (default: book)")
     n.add_argument("--no-train", action="store_true",
                    help="fail instead of training when results are missing (LTHREPRO_NO_TRAIN=1)")
     n.add_argument("--full-smoke", action="store_true",

@@ -189,8 +189,12 @@ def read_page(stem: str, book: Path = BOOK) -> Page:
     stored = stored_table(nb)
     what = "transfer checks (ours, not the paper's claims)" if "(our transfer)" in title(nb, stem) else "checked claims"
     claims = claims_text(tally(stored) if stored is not None else None, what)
+    from lthrepro.core.config import ConfigError
+    from lthrepro.store.results import ResultsError
     try:
         fresh = recomputed_table(stem, params)
+    except (ResultsError, ConfigError):  # a damaged committed file: named, and nothing is written
+        raise
     except Exception as e:  # noqa: BLE001 - a row must still be written; it says why
         fresh, claims = None, f"{claims}; could not recompute from results ({type(e).__name__})"
     if fresh is not None and (stored is None or tally(fresh) != tally(stored)):
@@ -264,10 +268,11 @@ def replace_between(text: str, which: str, body: str) -> str:
 def write_all(book: Path = BOOK, readme: Path = ROOT / "README.md") -> list[Path]:
     """Thumbnails, the landing page's table (book/intro.md), the README's and the re-run table
     (book/reproducing.md). Returns the files written."""
-    pages = []
-    for stem in notebook_pages(book):
+    stems = notebook_pages(book)
+    pages = [read_page(stem, book) for stem in stems]  # every page read (and checked) before any write
+    for stem in stems:
         write_thumbnail(stem, book, Path(book) / "_static" / "thumbs")
-        pages.append(read_page(stem, book))
+    from lthrepro.store.results import write_text
     written = []
     for path, which, body in ((Path(book) / "intro.md", "results", results_table(pages)),
                               (Path(readme), "results", results_table(pages, "book/")),
@@ -275,7 +280,7 @@ def write_all(book: Path = BOOK, readme: Path = ROOT / "README.md") -> list[Path
         if path.exists():
             new = replace_between(path.read_text(), which, body)
             if new != path.read_text():
-                path.write_text(new)
+                write_text(path, new)
             written.append(path)
     return written
 

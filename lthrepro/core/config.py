@@ -132,9 +132,32 @@ def _normalise(key: str, v):
         v = (v,)
     if isinstance(v, list):
         v = tuple(v)
-    if key in _FLOATS and _is_int(v):
+    if key in _FLOATS and _is_int(v) and abs(v) < 2 ** 1023:  # larger: left an int, refused by the rule
         v = float(v)
     return v
+
+
+def config_from_dict(d: dict) -> Config:
+    """The Config of a config.json's ``config`` mapping (lists back to tuples), validated: a
+    missing, unknown or bad field is a ConfigError."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"config {_show(d)} is not a mapping of fields")
+    unknown = [k for k in d if k not in Config.__dataclass_fields__]
+    if unknown:
+        raise ConfigError(f"unknown config field '{unknown[0]}'")
+    try:
+        cfg = Config(**{k: () if v is None and k in ("milestones", "extra") else _normalise(k, v)
+                        for k, v in d.items()})
+    except TypeError as e:
+        raise ConfigError(f"config lacks a field ({e})") from None
+    validate(cfg)
+    return cfg
+
+
+def _show(v) -> str:
+    """A value as typed, shortened: a 400-digit number must not fill the error line."""
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
 
 
 def _is_int(v) -> bool:
@@ -142,7 +165,16 @@ def _is_int(v) -> bool:
 
 
 def _is_num(v) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    return isinstance(v, float) and math.isfinite(v) or _is_int(v) and abs(v) <= MAX_INT
+
+
+# The largest integer any count, iteration or seed may be: torch seeds, numpy and range() all
+# take it, and no schedule on any machine runs longer.
+MAX_INT = 2 ** 31 - 1
+
+
+def _is_count(v) -> bool:
+    return _is_int(v) and v <= MAX_INT
 
 
 # field -> (is the type right, is the value in range, what it must be)
@@ -154,9 +186,9 @@ _NUMBERS: dict[str, tuple] = {
     "dropout": (_is_num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "sigmoid_bias": (_is_num, lambda v: True, "a finite number"),
     "slim_l1": (_is_num, lambda v: v >= 0, "a number >= 0 (the L1 coefficient on batch-norm scales)"),
-    **{k: (_is_int, lambda v: v >= 1, "a positive integer")
+    **{k: (_is_count, lambda v: v >= 1, f"a positive integer up to {MAX_INT}")
        for k in ("batch_size", "iterations", "eval_every", "val_size")},
-    **{k: (_is_int, lambda v: v >= 0, "an integer >= 0")
+    **{k: (_is_count, lambda v: v >= 0, f"an integer from 0 to {MAX_INT}")
        for k in ("warmup", "train_limit", "test_limit", "split_seed", "levels", "rewind", "reinits",
                  "random_prune")},
     **{k: (lambda v: isinstance(v, bool), lambda v: True, "True or False")
@@ -190,7 +222,7 @@ def validate(cfg: Config) -> None:
     for k, (is_type, ok, what) in _NUMBERS.items():
         v = getattr(cfg, k)
         if not is_type(v) or not ok(v):
-            raise ConfigError(f"{k} is {v!r}; it must be {what}")
+            raise ConfigError(f"{k} is {_show(v)}; it must be {what}")
     if not isinstance(cfg.preset, str) or not _NAME.match(cfg.preset):
         raise ConfigError(f"preset name {cfg.preset!r} must be letters, digits, '.', '_', '+' or '-' "
                           "(it names the results folder)")
@@ -206,19 +238,20 @@ def validate(cfg: Config) -> None:
                           "for this data set (see `python -m lthrepro list`)")
     if cfg.augment and len(models.INPUT_SHAPE[cfg.model]) != 3:
         raise ConfigError(f"augment=True crops and flips images; model {cfg.model} takes flat inputs")
-    if not isinstance(cfg.milestones, tuple) or not all(_is_int(m) and m >= 1 for m in cfg.milestones):
-        raise ConfigError(f"milestones is {cfg.milestones!r}; it must be a list of positive iterations, "
+    if not isinstance(cfg.milestones, tuple) or not all(_is_count(m) and m >= 1 for m in cfg.milestones):
+        raise ConfigError(f"milestones is {_show(cfg.milestones)}; it must be a list of positive iterations, "
                           "e.g. milestones=[20000,25000]")
-    if not isinstance(cfg.seeds, tuple) or not cfg.seeds or not all(_is_int(s) and s >= 0 for s in cfg.seeds):
-        raise ConfigError(f"seeds is {cfg.seeds!r}; it must be a non-empty list of integers >= 0")
+    if not isinstance(cfg.seeds, tuple) or not cfg.seeds or not all(_is_count(s) and s >= 0 for s in cfg.seeds):
+        raise ConfigError(f"seeds is {_show(cfg.seeds)}; it must be a non-empty list of integers from 0 to {MAX_INT}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"seeds {list(cfg.seeds)} repeat a seed; give each trial once")
     _validate_rates(cfg)
     if not isinstance(cfg.extra, tuple) or not all(
             isinstance(p, tuple) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in cfg.extra):
-        raise ConfigError(f"extra is {cfg.extra!r}; it must be a list of (name, text) pairs")
+        raise ConfigError(f"extra is {_show(cfg.extra)}; it must be a list of (name, text) pairs")
     if not cfg.rewind < cfg.iterations:
         raise ConfigError(f"rewind iteration {cfg.rewind} must lie in [0, iterations)")
+    _validate_levels(cfg)
     if cfg.train_limit and cfg.batch_size > cfg.train_limit:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than train_limit {cfg.train_limit}; "
                           "lower batch_size or raise train_limit")
@@ -232,14 +265,38 @@ def _validate_rates(cfg: Config) -> None:
     from lthrepro.core import models
     kinds = sorted(set(models.layer_kinds(cfg.model).values()))
     if not isinstance(cfg.rates, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in cfg.rates):
-        raise ConfigError(f"rates is {cfg.rates!r}; it must map layer kinds to rates, "
+        raise ConfigError(f"rates is {_show(cfg.rates)}; it must map layer kinds to rates, "
                           "e.g. rates={'fc': 0.2, 'output': 0.1}")
     for kind, r in cfg.rates:
         if kind not in kinds:
             raise ConfigError(f"rates names layer kind '{kind}', which {cfg.model} does not have; "
                               f"choose from {', '.join(kinds)}")
         if not _is_num(r) or not 0.0 <= r < 1.0:
-            raise ConfigError(f"pruning rate for '{kind}' is {r!r}; it must lie in [0, 1)")
+            raise ConfigError(f"pruning rate for '{kind}' is {_show(r)}; it must lie in [0, 1)")
     if len({k for k, _ in cfg.rates}) != len(cfg.rates):
         raise ConfigError(f"rates {dict(cfg.rates)} names a layer kind twice; give each once")
 
+
+def last_level(cfg: Config) -> int:
+    """The last pruning level that removes a weight (each level removes round(rate x surviving)
+    of a layer, or of the pool of globally pruned layers): deeper levels would repeat it."""
+    from lthrepro.core import models
+    pools: dict[str, list] = {}
+    for name, kind, shape in models.SPECS[cfg.model]:
+        if kind != "bn":
+            key = "global" if cfg.scope == "global" and kind == "conv" else name
+            pools.setdefault(key, [0, kind])[0] += math.prod(shape)
+    deepest = 0
+    for n, kind in pools.values():
+        r, level = cfg.rate(kind), 0
+        while r > 0 and n - round(r * n) >= 1 and round(r * n) > 0:
+            n, level = n - round(r * n), level + 1
+        deepest = max(deepest, level)
+    return deepest
+
+
+def _validate_levels(cfg: Config) -> None:
+    deepest = last_level(cfg)
+    if deepest and cfg.levels > deepest:  # (all rates 0, as for channel pruning: levels unused)
+        raise ConfigError(f"levels is {cfg.levels}; at these pruning rates no weight is pruned after level "
+                          f"{deepest}: choose levels <= {deepest}")

@@ -228,7 +228,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     # touched). The data order continues through the skipped iterations, as if trained from 0.
     noise = noise_generators(members, dev)
     evals = [i for i in range(0, cfg.iterations + 1, cfg.eval_every) if i >= start]
-    if evals[-1] != cfg.iterations:
+    if not evals or evals[-1] != cfg.iterations:  # (empty: a start past the last evaluation)
         evals.append(cfg.iterations)
     curves = torch.zeros(5, G, len(evals), dtype=torch.float64, device=dev)
     lazy = torch.tensor([not m.test_curve for m in members], device=dev)

@@ -34,9 +34,10 @@ import torch
 
 from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning
-from lthrepro.core.config import Config, config_hash
+from lthrepro.core.config import Config, ConfigError, config_hash, last_level
 from lthrepro.core.presets import make_config
 from lthrepro.core.train import Member, train_group
+from lthrepro.core.userargs import SEED, float_option, folder, int_option
 from lthrepro.experiments.earlybird_tickets import (
     SPECS,
     Spec,
@@ -102,9 +103,7 @@ def search(cfg: Config, spec: Spec, data: data_mod.Data, device, out: Path, seed
                 tensors[f"{target_label(spec, t)}/snapshot"] = snaps[(s, t)]
         metrics = {**r.metrics, "seed": s, "kind": "search", "targets": per,
                    "dense_macs": forward_macs(cfg.model, None)}
-        d.mkdir(parents=True, exist_ok=True)
-        torch.save(tensors, d / ".tmp-tickets.pt")
-        os.replace(d / ".tmp-tickets.pt", d / "tickets.pt")
+        res.write_tensors(d / "tickets.pt", tensors)
         res.write_json(d / "metrics.json", metrics)
 
 
@@ -172,8 +171,13 @@ def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, se
         spec: Spec | None = None, progress: bool = False, force: bool = False, **over) -> Path:
     """Search + retrain (resumable: finished parts are skipped); returns the results folder."""
     over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}  # papermill gives lists
+    if seeds and "seeds" in over:
+        raise ConfigError("seeds given by both --seeds and --set seeds; give them once")
     cfg = make_config(preset, profile, **({"seeds": tuple(seeds)} if seeds else {}), **over)
     spec = spec or make_spec(preset)
+    if spec.kind == "weights" and max(spec.targets) > last_level(cfg):
+        raise ConfigError(f"--levels {max(spec.targets)}: at these pruning rates no weight is pruned after level "
+                          f"{last_level(cfg)}; choose IMP levels from 1 to {last_level(cfg)}")
     out = eb_dir(cfg, spec, root)
     todo_s = [s for s in cfg.seeds if not (out / "search" / f"s{s}" / "metrics.json").exists()]
     if not todo_s and not _retrain_missing(cfg, spec, out):
@@ -186,20 +190,21 @@ def run(preset: str, profile: str = "budget", device: str = "cpu", root=None, se
     started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
     data = data_mod.load(cfg.dataset, cfg.val_size, cfg.split_seed, cfg.train_limit, cfg.test_limit,
                          input_shape=models.INPUT_SHAPE[cfg.model])
-    res.write_json(out / "config.json", {"config": cfg.to_dict(), "hash": config_hash(cfg), "name": out.name,
-                                         "spec": asdict(spec), "data": data.info})
-    # Search runs whose tensors are gone (a clean clone) are repeated when a retrain needs them.
-    redo = [s for s in cfg.seeds if s not in todo_s and _retrain_missing(cfg, spec, out, [s])
-            and not (out / "search" / f"s{s}" / "tickets.pt").exists()]
-    n = len(todo_s + redo)
     fp = numerics.fingerprint(str(device))  # issue 11: recorded; never mixed in a folder
     numerics.check_extend(out, fp, force)  # force: the mix is recorded in provenance.json
-    if todo_s + redo:
-        search(cfg, spec, data, device, out, sorted(todo_s + redo))
-    n += retrain(cfg, spec, data, device, out, list(cfg.seeds))
-    provenance.add_provenance(out, str(device), time.time() - t0, n, cfg.to_dict(), started, commit, complete=True,
-                              numerics=fp, clean=provenance.tree_clean())
-    write_summary(out)
+    with res.undo_if_new(out):
+        res.write_json(out / "config.json", {"config": cfg.to_dict(), "hash": config_hash(cfg), "name": out.name,
+                                             "spec": asdict(spec), "data": data.info})
+        # Search runs whose tensors are gone (a clean clone) are repeated when a retrain needs them.
+        redo = [s for s in cfg.seeds if s not in todo_s and _retrain_missing(cfg, spec, out, [s])
+                and not (out / "search" / f"s{s}" / "tickets.pt").exists()]
+        n = len(todo_s + redo)
+        if todo_s + redo:
+            search(cfg, spec, data, device, out, sorted(todo_s + redo))
+        n += retrain(cfg, spec, data, device, out, list(cfg.seeds))
+        provenance.add_provenance(out, str(device), time.time() - t0, n, cfg.to_dict(), started, commit, complete=True,
+                                  numerics=fp, clean=provenance.tree_clean())
+        write_summary(out)
     return out
 
 
@@ -244,9 +249,7 @@ def write_summary(out: Path) -> Path:
     w.writeheader()
     for r in summary_rows(out):
         w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    tmp = Path(out) / ".tmp-summary.csv"
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, Path(out) / "summary.csv")
+    res.write_text(Path(out) / "summary.csv", buf.getvalue())
     return Path(out) / "summary.csv"
 
 
@@ -256,13 +259,13 @@ def add_parser(sub, fn) -> None:
     e = sub.add_parser("earlybird", help="early-bird tickets (You et al. 2020): search + retrain")
     e.add_argument("preset", help=f"one of {', '.join(SPECS)}")
     e.add_argument("--profile", default="budget")
-    e.add_argument("--seeds", type=int, nargs="+")
+    e.add_argument("--seeds", type=SEED, nargs="+")
     e.add_argument("--device", default="cpu")
-    e.add_argument("--eps", type=float, default=0.1, help="distance threshold ε in (0, 1) (paper: 0.1)")
-    e.add_argument("--keep", type=int, default=5, help="masks in the queue, ≥ 2 (paper: 5)")
-    e.add_argument("--ratios", type=float, nargs="+", help="channel pruning ratios p in (0, 1) (vgg16-eb)")
-    e.add_argument("--levels", type=int, nargs="+", help="IMP levels whose density the masks take (lenet)")
-    e.add_argument("--results", default=None, help="results root (default: ./results)")
+    e.add_argument("--eps", type=float_option(0, 1), default=0.1, help="distance threshold ε in (0, 1) (paper: 0.1)")
+    e.add_argument("--keep", type=int_option(2), default=5, help="masks in the queue, ≥ 2 (paper: 5)")
+    e.add_argument("--ratios", type=float_option(0, 1), nargs="+", help="channel pruning ratios p in (0, 1) (vgg16-eb)")
+    e.add_argument("--levels", type=int_option(1), nargs="+", help="IMP levels whose density the masks take (lenet)")
+    e.add_argument("--results", type=folder, default=None, help="results root (default: ./results)")
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     e.add_argument("--force", action="store_true", help="extend a results folder trained under other numerics")
     e.set_defaults(fn=fn)

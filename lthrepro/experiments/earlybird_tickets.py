@@ -58,6 +58,8 @@ def make_spec(preset: str, eps: float = 0.1, keep: int = 5, targets=None) -> Spe
     targets = tuple(s["targets"] if targets is None else targets)
     if not targets:
         raise ConfigError("give at least one pruning ratio")
+    if len(set(targets)) != len(targets):
+        raise ConfigError(f"targets {list(targets)} name one twice; give each once")
     for t in targets:
         if s["kind"] == "channels" and not (isinstance(t, int | float) and 0.0 < t < 1.0):
             raise ConfigError(f"pruning ratio {t!r} must lie in (0, 1) (the paper uses 0.3, 0.5, 0.7)")

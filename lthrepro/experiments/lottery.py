@@ -224,7 +224,8 @@ class Runner:
         return todo
 
     def write_config(self) -> None:
-        c = self.cfg
+        # a runner of one trial (the executors, issue 23) records the whole command's config
+        c = getattr(self, "config_of_record", None) or self.cfg
         res.write_json(self.dir / "config.json", {
             "config": c.to_dict(), "hash": config_hash(c), "name": self.dir.name,
             "data": self.data.info})
@@ -326,15 +327,16 @@ class Runner:
     def run(self) -> Path:
         """Run (or resume) all levels; returns the results folder."""
         self.begin()
-        for level in range(self.last_level + 1):
-            todo = self.prepare(level)
-            if todo:
-                if not self._recorded:
+        with res.undo_if_new(self.dir):  # a first level that fails (a full disk) leaves no folder
+            for level in range(self.last_level + 1):
+                todo = self.prepare(level)
+                if todo:
+                    if not self._recorded:
+                        self.record()
+                    self.run_level(level, todo)
                     self.record()
-                self.run_level(level, todo)
-                self.record()
-                summaries.write_summary(self.dir)  # each finished level can be committed as it is
-        self.finish()
+                    summaries.write_summary(self.dir)  # each finished level can be committed as it is
+            self.finish()
         return self.dir
 
 

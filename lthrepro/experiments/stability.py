@@ -126,6 +126,19 @@ def make(preset: str, profile: str = "budget", seeds=None, spec_over: dict | Non
 
 
 def check(cfg: Config, spec: Spec) -> None:
+    from lthrepro.core.config import MAX_INT, last_level
+    for name in ("seeds", "ks", "chain_ks", "levels", "kinds"):
+        v = getattr(spec, name)
+        if not isinstance(v, tuple) or not v and name in ("seeds", "kinds"):
+            raise ConfigError(f"{name} {v!r} must be a non-empty list")
+        if len(set(v)) != len(v):
+            raise ConfigError(f"{name} {list(v)} names a value twice; give each once")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_INT for s in spec.seeds):
+        raise ConfigError(f"seeds {list(spec.seeds)} must be integers from 0 to {MAX_INT}")
+    deepest = last_level(cfg)
+    if spec.levels and max(spec.levels) > deepest:
+        raise ConfigError(f"levels {list(spec.levels)}: at these pruning rates no weight is pruned after level "
+                          f"{deepest}; choose IMP levels from 1 to {deepest}")
     for k in (*spec.ks, *spec.chain_ks):
         if not isinstance(k, int) or not 0 <= k < cfg.iterations:
             raise ConfigError(f"rewind point k={k} lies beyond the schedule; choose k in [0, {cfg.iterations})")
@@ -221,6 +234,13 @@ class Experiment:
             res.check_writable(self.dir.parent)
             fp = numerics.fingerprint(str(self.device))  # issue 11: recorded; never mixed in a folder
             numerics.check_extend(self.dir, fp, self.force)
+        with res.undo_if_new(self.dir):
+            self._train(todo, t0, fp)
+        write_summary(self.dir)
+        return self.dir
+
+    def _train(self, todo: list, t0: float, fp: dict | None) -> None:
+        if todo:
             res.write_json(self.dir / "config.json", {
                 "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "name": self.dir.name,
                 "data": self.data.info})
@@ -246,8 +266,6 @@ class Experiment:
             provenance.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
                                {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
                                 "levels": max(self.spec.levels)}, numerics=fp, clean=provenance.tree_clean())
-        write_summary(self.dir)
-        return self.dir
 
 
 SUMMARY = ["kind", "seed", "k", "level", "density", "test_instability", "train_instability",
@@ -270,6 +288,4 @@ def write_summary(run_dir: Path) -> None:
     w = csv.DictWriter(buf, fieldnames=SUMMARY)
     w.writeheader()
     w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in collect(run_dir))
-    tmp = Path(run_dir) / ".tmp-summary.csv"
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, Path(run_dir) / "summary.csv")
+    res.write_text(Path(run_dir) / "summary.csv", buf.getvalue())

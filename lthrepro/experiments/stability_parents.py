@@ -52,10 +52,9 @@ class Parents:
         out = train.train_group(self.cfg, ms, self.data(), self.device, snapshot_at=self.ks, dtype=self.dtype)
         for s, r in zip(need, out, strict=True):
             d = self.path(s, 0).parent
-            d.mkdir(parents=True, exist_ok=True)
-            torch.save({"params": r.final, "state": r.state}, d / "final.pt")
+            res.write_tensors(d / "final.pt", {"params": r.final, "state": r.state})
             for k, sn in r.snapshots.items():
-                torch.save(sn, self.path(s, k))
+                res.write_tensors(self.path(s, k), sn)
             res.write_json(d / "metrics.json", {**r.metrics, "seed": s, "snapshots": self.ks})
         return len(need)
 
@@ -82,5 +81,5 @@ class Parents:
                             full, fin["params"], fin["state"])
             if k:
                 sn = self.snapshot(s, k)
-                torch.save({"params": sn["params"], "state": sn["state"]}, d0 / "rewind.pt")
+                res.write_tensors(d0 / "rewind.pt", {"params": sn["params"], "state": sn["state"]})
         return trained

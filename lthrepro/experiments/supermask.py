@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from lthrepro.core import actions, models, pruning
-from lthrepro.core.config import Config, derive_seed
+from lthrepro.core.config import Config, ConfigError, derive_seed
 from lthrepro.core.presets import make_config
 from lthrepro.core.pruning import masked_weights, sample_mask  # noqa: F401 (sample_mask: re-exported)
 from lthrepro.core.train import Member, evaluate
@@ -83,6 +83,10 @@ def family_configs(preset: str, profile: str, families: list[str], **over) -> li
     out: list[Config] = []
     for f in families:
         for v in FAMILIES[f]:
+            clash = sorted(set(v) & set(over))
+            if clash:  # (a TypeError otherwise: the field given twice)
+                raise ConfigError(f"--set {clash[0]}: the {f} family sets {clash[0]} itself; choose the "
+                                  "variants with --families instead")
             c = dlt_config(preset, profile, **v, **over)
             if c not in out:
                 out.append(c)

@@ -24,6 +24,7 @@ from lthrepro.core import data as data_mod
 from lthrepro.core import models
 from lthrepro.core.presets import make_config
 from lthrepro.core.train import Member
+from lthrepro.core.userargs import folder, int_option
 from lthrepro.scale.reference import train_reference
 
 PRESET_OF = {"lenet": "lenet", "conv2": "conv2", "conv4": "conv4", "conv6": "conv6",
@@ -134,15 +135,18 @@ def check_args(a: argparse.Namespace) -> list[int]:
     if bad or not models_:
         raise ConfigError(f"unknown model '{bad[0] if bad else ''}' in --models; choose from {', '.join(PRESET_OF)}")
     for opt, v, lo in (("--iters", a.iters, 1), ("--eval-n", a.eval_n, 1), ("--ref-members", a.ref_members, 0),
-                       ("--threads", a.threads, 0), ("--eval-every", getattr(a, "eval_every", 0), 0)):
+                       ("--threads", a.threads or 1, 1), ("--eval-every", getattr(a, "eval_every", 0), 0)):
         if v < lo:
             raise ConfigError(f"{opt} {v} must be {lo} or more")
+    if len(groups) > 64 or max(groups) > 4096:
+        raise ConfigError(f"--group {a.group!r}: give at most 64 group sizes of at most 4096 runs")
     check_writable(Path(a.out), "--out")
     return groups
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
     from lthrepro.store.provenance import device_name, git_commit
+    from lthrepro.store.results import write_text
     groups = check_args(a)  # every option before any timing
     dev = torch.device(a.device)
     if a.threads:
@@ -170,8 +174,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         "results": recs,
     }
     path = Path(a.out) / f"bench-{dev.type}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    write_text(path, json.dumps(out, indent=1) + "\n")
     print(f"wrote {path}")
     return 0
 
@@ -181,14 +184,14 @@ def add_parser(sub) -> None:
     b.add_argument("--device", default="cpu")
     b.add_argument("--models", default="lenet,conv6", help="comma-separated, e.g. lenet,conv6")
     b.add_argument("--group", default="1,8,32", help="group sizes, comma-separated")
-    b.add_argument("--iters", type=int, default=200, help="training iterations per run")
-    b.add_argument("--ref-members", type=int, default=0,
+    b.add_argument("--iters", type=int_option(1), default=200, help="training iterations per run")
+    b.add_argument("--ref-members", type=int_option(0), default=0,
                    help="runs timed through the reference loop (default: min(max group, 4))")
     b.add_argument("--data", default="real", choices=["real", "synthetic"])
-    b.add_argument("--eval-n", type=int, default=1000, help="val/test examples evaluated")
-    b.add_argument("--eval-every", type=int, default=0,
+    b.add_argument("--eval-n", type=int_option(1), default=1000, help="val/test examples evaluated")
+    b.add_argument("--eval-every", type=int_option(0), default=0,
                    help="evaluate every N iterations in both loops, as training does (default: start and end only)")
-    b.add_argument("--threads", type=int, default=0,
+    b.add_argument("--threads", type=int_option(1, 4096), default=None,
                    help="torch intra-op threads for both loops (default: torch's choice)")
-    b.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "benchmarks" / "results"))
+    b.add_argument("--out", type=folder, default=str(Path(__file__).resolve().parents[2] / "benchmarks" / "results"))
     b.set_defaults(fn=cmd_bench)

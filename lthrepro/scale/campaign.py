@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from lthrepro.core import config as cfgmod
+from lthrepro.core import userargs
 from lthrepro.core.presets import make_config
 from lthrepro.core.userargs import check_group
 from lthrepro.scale import executors
@@ -75,6 +76,7 @@ def cmd_campaign(a: argparse.Namespace) -> int:
         raise cfgmod.ConfigError("name a campaign (or --list them): " + ", ".join(CAMPAIGNS))
     cfgs = configs(a.name)
     check_group(a.group)
+    userargs.check_device(a.device)
     root = Path(a.results) if a.results else None
     dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
                                        log=(lambda m: None) if a.quiet else print, started=a.started,
@@ -95,11 +97,11 @@ def add_parser(sub) -> None:
     c.add_argument("name", nargs="?", help=", ".join(CAMPAIGNS))
     c.add_argument("--list", action="store_true", help="the campaigns and what they are for")
     c.add_argument("--device", default="cpu")
-    c.add_argument("--group", type=int, default=None, help="max runs trained together")
-    c.add_argument("--results", default=None, help="results root (default: ./results)")
+    c.add_argument("--group", type=userargs.int_option(1), default=None, help="max runs trained together")
+    c.add_argument("--results", type=userargs.folder, default=None, help="results root (default: ./results)")
     c.add_argument("--executor", default="local", choices=["local", "ray"])
     c.add_argument("--address", default=None, help="Ray cluster address (HOST:PORT)")
-    c.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+    c.add_argument("--deadline", type=userargs.DEADLINE, default=None, metavar="SECONDS",
                    help="stop cleanly within SECONDS, finished levels kept (exit status 75 when work is left)")
     c.add_argument("--force", action="store_true",
                    help="extend a results folder trained under other numerics (recorded per level)")

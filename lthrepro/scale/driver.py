@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 from lthrepro.core import data as data_mod
-from lthrepro.core.config import Config
+from lthrepro.core.config import Config, ConfigError
 from lthrepro.scale import plan, rates
 from lthrepro.scale.session import Trial, Writer, open_session
+from lthrepro.store import results as res
 
 
 class Estimates:
@@ -87,10 +88,21 @@ class Driver:
         True when everything is finished."""
         end = self.started + deadline if deadline else math.inf
         flying: dict = {}
-        self.pool = pool
+        self.pool, self.submitted = pool, 0
+        new = [res.new_top(h.dir) for h in self.heads]
+        refused = False
         try:
             while True:
                 skipped = self._start(flying, end)
+                if not flying and skipped and not self.submitted:
+                    # issue 23: a deadline that fits no task would make no progress, call after call
+                    refused = True
+                    tr, est = min(skipped, key=lambda x: x[1])
+                    need = math.ceil(time.time() - self.started + est)
+                    raise ConfigError(f"--deadline {deadline:g} is too short for any task left: the smallest, "
+                                      f"{tr.task.name} level {tr.level}, is estimated at {est:.0f} s after "
+                                      f"{time.time() - self.started:.0f} s of start-up; give --deadline {need} "
+                                      "or more")
                 if not flying:  # nothing running, so nothing will change: what was skipped stays so
                     for tr, est in skipped:
                         self.log(f"deadline: not starting {tr.task.name} level {tr.level} "
@@ -107,7 +119,10 @@ class Driver:
                     self._install(*flying.pop(h), out)
         finally:
             pool.close()
-            self.writer.close()
+            if not refused:
+                self.writer.close()
+            for top in new if refused else ():  # a refused deadline writes nothing (config.json of prepare)
+                res.remove_unfinished(top)
         return all(tr.done for tr in self.trials)
 
     def _start(self, flying: dict, end: float) -> list[tuple[Trial, float]]:
@@ -127,6 +142,7 @@ class Driver:
             if not pool.ready(end - time.time()):
                 self.log(f"deadline: the training process was still starting after "
                          f"{time.time() - self.started:.0f} s; nothing was started")
+                skipped.append((tr, self.clock.estimate(tr, len(todo))))
                 break
             est = self.clock.estimate(tr, len(todo))
             if time.time() + est > end:  # never start a level that cannot finish in time
@@ -136,6 +152,7 @@ class Driver:
             if not tr.head._recorded:  # a run killed in its first level leaves its record
                 self.writer.record(tr.head, complete=False)
             flying[pool.submit(args)] = (tr, tr.level, todo, time.time())
+            self.submitted += 1
         return skipped
 
     def _install(self, tr: Trial, level: int, todo: list, t0: float, out: dict) -> None:

@@ -52,7 +52,7 @@ def bench_namespace(a: argparse.Namespace) -> argparse.Namespace:
     """The bench's options: synthetic data of each net's input shape (a rate does not depend on
     the pixels, and CIFAR-10's 141 MB may not have reached the device yet)."""
     return argparse.Namespace(device=a.device, models=a.bench_models, group=a.bench_groups, iters=a.bench_iters,
-                              ref_members=0, data="synthetic", eval_n=a.bench_eval_n, threads=0, eval_every=0,
+                              ref_members=0, data="synthetic", eval_n=a.bench_eval_n, threads=None, eval_every=0,
                               out=str(Path(a.out) / "benchmarks" / "results"))
 
 
@@ -94,18 +94,20 @@ def cmd_slice(a: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from lthrepro.core.userargs import float_option, folder, int_option
     s = sub.add_parser("slice", help="a lent device's session: bench, then the next campaign levels, copied to --out")
     s.add_argument("--device", default="cuda")
-    s.add_argument("--budget", type=float, default=540.0, metavar="SECONDS",
+    s.add_argument("--budget", type=float_option(0, 86_400, hi_ok=True), default=540.0, metavar="SECONDS",
                    help="wall time of the whole command (default 540: a 10-minute command with room)")
-    s.add_argument("--out", required=True, help="folder to copy bench JSON and results into (the device's $OUT)")
+    s.add_argument("--out", type=folder, required=True,
+                   help="folder to copy bench JSON and results into (the device's $OUT)")
     s.add_argument("--campaign", default="fig5-gpu", help=", ".join(camp.CAMPAIGNS))
-    s.add_argument("--results", default=None, help="results root (default: ./results)")
-    s.add_argument("--group", type=int, default=None, help="max runs trained together")
+    s.add_argument("--results", type=folder, default=None, help="results root (default: ./results)")
+    s.add_argument("--group", type=int_option(1), default=None, help="max runs trained together")
     s.add_argument("--bench-models", default="lenet,conv2,conv4,conv6", help="'' to skip the bench")
     s.add_argument("--bench-groups", default="1,8,32")
-    s.add_argument("--bench-iters", type=int, default=100)
-    s.add_argument("--bench-eval-n", type=int, default=1000)
+    s.add_argument("--bench-iters", type=int_option(1), default=100)
+    s.add_argument("--bench-eval-n", type=int_option(1), default=1000)
     s.add_argument("--force", action="store_true",
                    help="extend results folders trained under other numerics (recorded per level)")
     s.set_defaults(fn=cmd_slice)

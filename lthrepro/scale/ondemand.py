@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lthrepro.core import pruning
 from lthrepro.core.config import Config, ConfigError, run_name
-from lthrepro.core.userargs import check_device, check_group, parse_executor, parse_overrides
+from lthrepro.core.userargs import check_device, check_group, folder, int_option, parse_executor, parse_overrides
 from lthrepro.experiments.ablation import run_many
 from lthrepro.experiments.lottery import Runner
 from lthrepro.experiments.supermask import (
@@ -140,7 +140,7 @@ def add_parser(sub) -> None:
     p.add_argument("--families", default="criteria,mask1,mask0,untrained,learned",
                    help=f"comma-separated, from {', '.join(ALL_FAMILIES)}")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--group", type=int, default=None, help="max runs trained together")
-    p.add_argument("--results", default=None, help="results root (default: ./results)")
+    p.add_argument("--group", type=int_option(1), default=None, help="max runs trained together")
+    p.add_argument("--results", type=folder, default=None, help="results root (default: ./results)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field")
     p.set_defaults(fn=cmd_supermasks)

@@ -56,6 +56,7 @@ def open_session(cfgs: list[Config], device: str, root: Path | None, started: fl
         heads.append(head)
         for t in plan.tasks([cfg], device, root, bench_dir):
             r = make_runner(dataclasses.replace(cfg, seeds=(t.seed,)), device, root, max_group=1, force=force)
+            r.config_of_record = cfg  # config.json records every seed of the command, not this trial's
             trials.append(Trial(t, r, head, i))
     return heads, trials
 

@@ -13,26 +13,22 @@ from pathlib import Path
 
 import torch
 
-from lthrepro.core.config import Config, ConfigError, config_hash
+from lthrepro.core.config import Config, ConfigError, config_from_dict
 from lthrepro.experiments.lottery import Runner
 from lthrepro.store import results as res
 from lthrepro.store import state as st
+from lthrepro.store import summaries
 from lthrepro.store.numerics import fingerprint, recorded
 
 
 def config_of(run_dir: Path) -> Config:
-    """The Config a results folder was trained with (its config.json), checked against its hash."""
-    d = res.read_json(Path(run_dir) / "config.json")["config"]
-    types = {f.name: f.type for f in dataclasses.fields(Config)}
-    for k, v in d.items():
-        if isinstance(v, list):
-            d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in v)
-        elif "tuple" in str(types.get(k, "")) and v is None:
-            d[k] = ()
-    cfg = Config(**d)
-    if not Path(run_dir).name.endswith(config_hash(cfg)):
-        raise ConfigError(f"{run_dir}: config.json does not hash to the folder's name; the folder was edited by hand")
-    return cfg
+    """The Config a results folder was trained with (its config.json, checked on reading:
+    ``store/schema``); only LTH runs (``<preset>-<hash>``) are retrained here."""
+    name = Path(run_dir).name
+    if name.startswith(("stability-", "earlybird-")):
+        raise ConfigError(f"{name} is a {name.split('-')[0]} result; verify retrains LTH runs "
+                          "(folders named <preset>-<hash>, e.g. lenet-19262789)")
+    return config_from_dict(res.read_json(Path(run_dir) / "config.json")["config"])
 
 
 def parse_levels(spec: str, last: int) -> list[int]:
@@ -42,6 +38,8 @@ def parse_levels(spec: str, last: int) -> list[int]:
             return list(range(last + 1))
         a, _, b = spec.partition("-")
         lo, hi = int(a), int(b or a)
+        if len(spec) > 20:
+            raise ValueError(spec)
     except ValueError:
         raise ConfigError(f"--levels '{spec}' is not a level or range; use e.g. 0, 0-1 or all") from None
     if not 0 <= lo <= hi <= last:
@@ -83,11 +81,14 @@ def compare_metrics(a: dict, b: dict) -> tuple[list[str], float]:
 
 
 def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path | None = None) -> tuple[bool, str]:
+    if not Path(run_dir).is_dir() or not str(run_dir).strip():
+        raise ConfigError(f"no results folder {run_dir}; name one of `python -m lthrepro list`, e.g. lenet-19262789")
     """Retrain ``levels`` of a committed result into a scratch folder; (identical?, report)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a results folder (no config.json); see `python -m lthrepro list`")
     cfg = config_of(run_dir)
+    summaries.check_run_dir(run_dir)  # every committed file readable before a comparison is made
     want = parse_levels(levels, cfg.levels)
     cfg = dataclasses.replace(cfg, levels=max(want))
     fp = fingerprint(device)

@@ -233,10 +233,9 @@ def check_extend(run_dir: Path, fp: dict, force: bool = False) -> None:
 def goldens(path: Path = GOLDEN) -> list[dict]:
     """The golden file's entries, one per (platform, CPU kind): ``{platform, cpu, fingerprint,
     metrics}``. The single-entry file of 2026-11-29 recorded no CPU kind."""
-    try:
-        g = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    if not Path(path).exists():
         return []
+    g = res.read_json(Path(path))  # a damaged golden file is one line naming it (store/schema)
     return g.get("goldens", [g] if "metrics" in g else [])
 
 

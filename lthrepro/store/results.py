@@ -18,6 +18,7 @@ written to a temporary name and renamed into place, so a killed run leaves no pa
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -55,10 +56,19 @@ def resolve_root(root: str | Path | None) -> Path:
 
 
 def check_writable(root: Path, option: str = "--results") -> None:
-    """A folder we can write into (created if missing), else one line naming the option to change."""
+    """A folder we can write into, else one line naming the option to change. Nothing is created
+    (issue 23: no empty folder stays behind when a later check fails): a missing folder is checked
+    through its nearest existing parent, and made by the first write."""
+    root = Path(root)
+    if not str(root).strip():
+        raise ResultsError(f"{option} is empty; name a folder, e.g. {option} results")
+    top = root
+    while not top.exists() and top.parent != top:
+        top = top.parent
     try:
-        Path(root).mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=root):
+        if not top.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{top} is a file")
+        with tempfile.NamedTemporaryFile(dir=top, prefix=".tmp-"):
             pass
     except OSError as e:
         raise ResultsError(f"folder {root} is not writable ({e.strerror}); "
@@ -91,6 +101,31 @@ def _mkdir(folder: Path) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _write_error(Path(folder), e) from None
+
+
+@contextlib.contextmanager
+def undo_if_new(d: Path):
+    """A folder that this call creates is removed again when writing into it fails (a full disk)
+    before any run finished in it, so a first session that fails leaves no config.json or empty
+    folder behind (finished runs are kept, as the error message promises)."""
+    top = new_top(d)
+    try:
+        yield
+    except Exception:
+        remove_unfinished(top)
+        raise
+
+
+def new_top(d: Path) -> Path | None:
+    """The outermost folder of ``d``'s path that does not exist yet (None: ``d`` exists)."""
+    made = [p for p in (Path(d), *Path(d).parents) if not p.exists()]
+    return made[-1] if made else None
+
+
+def remove_unfinished(top: Path | None) -> None:
+    """Remove a folder this call made, unless a run finished in it (``undo_if_new``)."""
+    if top is not None and top.is_dir() and not any(top.rglob("metrics.json")):
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -160,6 +195,7 @@ _FIX = {
     "config.json": "delete it and run the same command again (it is rewritten from the config)",
     "provenance.json": "restore it (`git checkout -- {path}`) or delete it to start a new record",
     "untrained_supermask.json": "delete it and run `python -m lthrepro supermasks` again",
+    "numerics.json": "restore it with `git checkout -- {path}`",
 }
 
 
@@ -177,8 +213,10 @@ def read_json(path: Path) -> dict:
         raise ResultsError(f"missing {path}; {fix_hint(path)}") from None
     except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ResultsError(f"{path} is unreadable (truncated or empty? {type(e).__name__}); {fix_hint(path)}") from None
-    if not isinstance(obj, dict):
-        raise ResultsError(f"{path} does not hold a JSON object; {fix_hint(path)}")
+    from lthrepro.store import schema
+    bad = schema.problem(path, obj)  # types, NaN, a config of another folder: refused here
+    if bad:
+        raise ResultsError(f"{path} {bad}; {fix_hint(path)}")
     return obj
 
 
@@ -235,6 +273,14 @@ def save_tensors(path: Path, obj: dict) -> None:
     torch.save(obj, buf)
     with open(path, "wb") as f:
         f.write(buf.getbuffer())
+
+
+def write_tensors(path: Path, obj: dict) -> None:
+    """torch.save, atomically (temp file + rename): a full disk leaves no partial tensor file
+    and is one line naming the file."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_bytes(path, buf.getvalue())
 
 
 def _atomic_dir(d: Path, fill) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lthrepro.store import schema
 from lthrepro.store.results import ResultsError
 
 Mask = dict[str, torch.Tensor]
@@ -77,8 +78,11 @@ def _unpack(path: Path) -> tuple[dict, bytes]:
         raw = Path(path).read_bytes()
         head, _, body = raw.partition(b"\n")
         header = json.loads(head)
-        if header.get("format") != FORMAT:
-            raise ValueError(f"format {header.get('format')!r}")
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"format {header.get('format') if isinstance(header, dict) else header!r}")
+        bad = schema.state_header(header)  # types checked here, not met as a TypeError later
+        if bad:
+            raise ValueError(bad)
         return header, lzma.decompress(body)
     except (OSError, ValueError, lzma.LZMAError) as e:
         raise StateError(f"cannot read level state {path} ({type(e).__name__}: {e}); restore it with "
