@@ -262,3 +262,25 @@ def test_every_judged_rule_can_fail_and_can_hold():
         if seen != {True, False}:
             bad.append(f"{fig}: {c.quantity} ({c.rule})")
     assert not bad, bad
+
+
+def test_mask1_accuracy_claims_follow_the_late_stop_rule():
+    """Issue 22: a Zhou et al. mask-1 accuracy gap between variants whose validation minimum sits
+    in the last 20% of the schedule is inconclusive at this budget; well inside it is judged."""
+    import pandas as pd
+
+    from lthrepro.book import claims, supermasks  # noqa: F401  (supermasks registers the DLT claims)
+
+    def frame(stop: int, a: float) -> pd.DataFrame:
+        rows = [{"kind": "imp", "seed": 0, "rep": 0, "level": lv, "pm": 100 * 0.8 ** lv, "iterations": 5000,
+                 "early_stop_iter": stop, "early_stop_test_acc": a, "final_test_acc": a} for lv in range(3)]
+        return pd.DataFrame(rows)
+
+    names = ["reset", "reinit", "reshuffle", "constant", "signed_reinit", "signed_reshuffle", "signed_constant"]
+    early = {n: frame(2000, 0.97 if n == "reset" else 0.95) for n in names}
+    t = claims.compare("dlt_mask1", early).set_index("Claim")["Holds?"]
+    assert t["reinit fails: reinit − reset (sparsest level)"].startswith("yes")
+    late = {**early, "reinit": frame(4900, 0.95)}
+    t = claims.compare("dlt_mask1", late).set_index("Claim")["Holds?"]
+    assert t["reinit fails: reinit − reset (sparsest level)"].startswith("inconclusive at this budget (reinit imp")
+    assert t["reshuffle fails: reshuffle − reset (sparsest level)"].startswith("yes")

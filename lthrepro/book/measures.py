@@ -113,6 +113,7 @@ def late_stops(frames: dict[str, pd.DataFrame], nets: list[tuple[str, str, float
         rows = df[(df.kind == (kind if lv else "imp")) & (df.level == lv)]
         for _, r in rows.iterrows():
             if r.early_stop_iter >= LATE_STOP * r.iterations:
-                out.append(f"{kind if lv else 'dense'} at Pm {r.pm:.1f}% stops at {int(r.early_stop_iter):,} "
+                who = f"{run} {kind if lv else 'dense'}" if run else (kind if lv else "dense")  # run: page's key
+                out.append(f"{who} at Pm {r.pm:.1f}% stops at {int(r.early_stop_iter):,} "
                            f"of {int(r.iterations):,} (trial {int(r.seed)})")
     return out
