@@ -153,12 +153,13 @@ def cmd_bench(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     t0 = time.time()
     load_start = os.getloadavg()
+    commit, dirty = git_commit(), _git_dirty()  # the code that runs (a checkout may move meanwhile)
     ev = getattr(a, "eval_every", 0)
     recs = [bench_model(m, groups, a.iters, dev, a.data, a.ref_members or min(max(groups), 4), a.eval_n,
                         eval_every=ev) for m in a.models.split(",")]
     out = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "git_commit": git_commit(), "git_dirty": _git_dirty(), "device": str(dev), "device_name": device_name(dev),
+        "git_commit": commit, "git_dirty": dirty, "device": str(dev), "device_name": device_name(dev),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "wall_seconds": round(time.time() - t0, 1),
