@@ -135,6 +135,10 @@ def status_markdown(book: Path = BOOK) -> str:
                 from lthrepro.experiments import earlybird, earlybird_tickets
                 spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_chapter.load(earlybird.eb_dir(cfg, spec, root))["info"]}
+            elif not (root / cfgmod.run_name(cfg) / "config.json").exists():  # a network still pending
+                lines.append(f"| [{key}]({nb_path.stem}) | `{cfgmod.run_name(cfg)}` | {cfg.profile} | "
+                             f"{list(cfg.seeds)} | pending: no results yet | | | | |")
+                continue
             else:
                 info = summaries.run_info(root / cfgmod.run_name(cfg), cfg.seeds)
             lines.append(f"| [{key}]({nb_path.stem}) | `{info['name']}` | {info['profile']} | "

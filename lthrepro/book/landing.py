@@ -140,6 +140,7 @@ def tally(table) -> dict:
     return {"held": int(h.str.startswith("yes").sum()), "failed": int(h.str.startswith("no (").sum()),
             "not_measured": int(h.str.startswith("not measured").sum()),
             "inconclusive": int(h.str.startswith("inconclusive").sum()),
+            "pending": int(h.str.startswith("pending").sum()),
             "shown": int(h.str.startswith("— (approx").sum() + h.str.startswith("— (shown").sum()),
             "smoke": bool(len(h)) and bool(h.str.startswith("— (smoke").all())}
 
@@ -155,6 +156,7 @@ def claims_text(t: dict | None, what: str = "checked claims") -> str:
     s = f"**{t['held']} of {checked}** {what} hold" if checked else f"no {what}"
     extra = [f"{t['inconclusive']} inconclusive"] * bool(t["inconclusive"]) + \
         [f"{t['not_measured']} not measured"] * bool(t["not_measured"]) + \
+        [f"{t.get('pending', 0)} pending"] * bool(t.get("pending")) + \
         [f"{t['shown']} shown, not judged"] * bool(t["shown"])
     return s + (f" ({'; '.join(extra)})" if extra else "")
 
@@ -165,7 +167,8 @@ def status_text(nb, params: dict) -> str:
                      for o in _outputs(nb))
     if profile == "smoke":  # the page's own banner says whether its real run needs a GPU
         return "smoke run only; real results pending a " + ("GPU run" if "GPU" in texts else "CPU budget run")
-    part = ", partial run (fewer levels than the profile's)" if "Partial run" in texts else ""
+    part = ", partial run (fewer levels than the profile's)" if "Partial run" in texts else \
+        ", partial (a campaign in progress; the rest pending)" if "Partial results" in texts else ""
     return f"real results, {profile} profile ({'CPU' if device == 'cpu' else 'GPU'}){part}"
 
 
