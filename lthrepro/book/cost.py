@@ -30,18 +30,22 @@ def wall(params: dict, stem: str) -> tuple[str, str]:
     from lthrepro.core import config
     from lthrepro.store import results
     cfgs = configs(stem, params) if params else []
-    sessions = {}  # runs trained together share one session: count it once
+    sessions, pending = {}, 0  # runs trained together share one session: count it once
     for cfg in cfgs:
         prov = results.resolve_root(params["RESULTS_DIR"]) / config.run_name(cfg) / "provenance.json"
-        if not prov.exists():
-            return "", ""
+        if not prov.exists():  # a run not started yet (a page showing a campaign in progress)
+            pending += 1
+            continue
         for s in results.read_json(prov)["sessions"]:
             # only sessions that trained trials the page reads (a folder's later trials, e.g. a
             # campaign's, cost the page nothing); sessions that did not record their seeds count
             if s.get("seeds") is None or set(s["seeds"]) & set(cfg.seeds):
                 sessions[(s["date"], s["wall_seconds"], s["device"])] = s
     devices = "; ".join(sorted({s["device"] for s in sessions.values()}))
-    return (wall_text(list(sessions.values())), devices) if cfgs else ("", "")
+    if not sessions:
+        return "", ""
+    so_far = f" so far, {pending} of {len(cfgs)} runs pending" if pending else ""
+    return wall_text(list(sessions.values())) + so_far, devices
 
 
 def wall_text(sessions: list[dict]) -> str:
