@@ -121,6 +121,8 @@ NB = ["notebooks", "--only", "fig03", "--profile", "smoke", "--no-train", "-q", 
 BENCH = ["bench", "--data", "synthetic", "--iters", "2", "--models", "lenet", "--group", "1", "--out", "{tmp}/b"]
 VERIFY = ["verify", "{run}"]
 CAMPAIGN = ["campaign", "conv2-budget", "-q", "--results", "{root}"]
+SLICE = ["slice", "--device", "cpu", "--out", "{tmp}/o", "--results", "{root}", "--campaign", "smoke",
+         "--bench-models", "lenet", "--bench-groups", "1", "--bench-iters", "2"]
 NOTRAIN = "LTHREPRO_NO_TRAIN"  # the notebooks' no-train guard: not the cause of a bad option
 
 
@@ -228,6 +230,18 @@ def option_cases() -> list[Case]:
     c += _option_cases("campaign", L, CAMPAIGN, "--group", INT_POS)
     c += _option_cases("campaign", L, _without(CAMPAIGN, "--results"), "--results", [""])
     c += [Case(f"campaign name {p!r}", L, ["campaign", p, "--results", "{root}"]) for p in ("nosuch", "")]
+    c += _option_cases("bench", L, BENCH, "--eval-every", INT_NONNEG)
+    # slice (a lent GPU's session, issue 21)
+    c += _option_cases("slice", L, SLICE, "--budget", FLOAT_POS)
+    c += _option_cases("slice", L, SLICE, "--device", _devices())
+    c += _option_cases("slice", L, SLICE, "--group", INT_POS)
+    c += _option_cases("slice", L, SLICE, "--campaign", CHOICE)
+    c += _option_cases("slice", L, SLICE, "--bench-models", ["nosuch", ","])
+    c += _option_cases("slice", L, SLICE, "--bench-groups", ["abc", "", "0", "-1", "2.5", HUGE_INT, ","])
+    c += _option_cases("slice", L, SLICE, "--bench-iters", INT_POS)
+    c += _option_cases("slice", L, SLICE, "--bench-eval-n", INT_POS)
+    c += _option_cases("slice", L, _without(SLICE, "--out"), "--out", [""])
+    c += _option_cases("slice", L, _without(SLICE, "--results"), "--results", [""])
     return c
 
 
