@@ -50,7 +50,10 @@ def test_figure_page_html(built, page):
     assert html.index("<img") < html.index("Holds?")
     assert "# Parameters" not in html and "injected-parameters" not in html
     if page.startswith(("fig05", "fig06", "fig07", "fig08")):
-        assert "Smoke run, not a result" in html and "pending a GPU run" in html
+        if page.startswith("fig05"):  # real Conv-2 levels, Conv-4/6 pending (issue 21)
+            assert "Partial results" in html and "pending" in html
+        else:
+            assert "Smoke run, not a result" in html and "pending a GPU run" in html
         assert "1,017 official test images" in html
 
 

@@ -41,8 +41,8 @@ def test_slice_benches_trains_and_copies_committed_files(tmp_path, mnist_root, c
 
 
 def test_a_tiny_budget_stops_with_levels_left_and_copies_what_finished(tmp_path, mnist_root, monkeypatch, capsys):
-    """A 5,000-iteration level cannot fit: the slice ends inside its budget, says levels are left,
-    and exits 0 (the next slice continues)."""
+    """A 5,000-iteration level cannot fit: the slice ends inside its budget, says no level fits
+    and that levels are left, writes no results, and exits 0 (the next slice continues)."""
     monkeypatch.setitem(campaign.CAMPAIGNS, "long", ("a test", [("lenet", "smoke", {
         "seeds": (0,), "reinits": 0, "iterations": 5000, "eval_every": 1000, "levels": 1})]))
     out = tmp_path / "OUT"
@@ -50,7 +50,8 @@ def test_a_tiny_budget_stops_with_levels_left_and_copies_what_finished(tmp_path,
                "--results", str(tmp_path / "r"), "--bench-models", ""])
     said = capsys.readouterr()
     assert rc == 0, said.err
-    assert "levels left for the next slice" in said.out
+    assert "no level of long fits" in said.out and "levels left for the next slice" in said.out
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").rglob("metrics.json"))
 
 
 def test_the_device_script_runs_end_to_end_on_the_cpu(tmp_path, mnist_root):

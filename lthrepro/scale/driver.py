@@ -23,6 +23,11 @@ from lthrepro.scale.session import Trial, Writer, open_session
 from lthrepro.store import results as res
 
 
+class DeadlineTooShort(ConfigError):
+    """No task fits the deadline (the command says which deadline would, exit 2; ``slice``
+    reports it and keeps what it did before)."""
+
+
 class Estimates:
     """Seconds a level will take, learnt from this session's finished levels."""
 
@@ -99,7 +104,7 @@ class Driver:
                     refused = True
                     tr, est = min(skipped, key=lambda x: x[1])
                     need = math.ceil(time.time() - self.started + est)
-                    raise ConfigError(f"--deadline {deadline:g} is too short for any task left: the smallest, "
+                    raise DeadlineTooShort(f"--deadline {deadline:g} is too short for any task left: the smallest, "
                                       f"{tr.task.name} level {tr.level}, is estimated at {est:.0f} s after "
                                       f"{time.time() - self.started:.0f} s of start-up; give --deadline {need} "
                                       "or more")

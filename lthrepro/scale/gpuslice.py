@@ -80,11 +80,16 @@ def cmd_slice(a: argparse.Namespace) -> int:
     print(f"[slice] {max(left, 0):.0f} s left for campaign {a.campaign}")
     finished, dirs = False, []
     if left > 1:
+        from lthrepro.scale.driver import DeadlineTooShort
         cfgs = camp.configs(a.campaign)
-        dirs, finished = executors.execute(cfgs, a.device, Path(a.results) if a.results else None,
-                                           deadline=left, started=time.time(), force=a.force,
-                                           max_group=a.group)
-        for cfg, d in zip(cfgs, dirs, strict=True):
+        try:
+            dirs, finished = executors.execute(cfgs, a.device, Path(a.results) if a.results else None,
+                                               deadline=left, started=time.time(), force=a.force,
+                                               max_group=a.group)
+        except DeadlineTooShort as e:  # the bench is done and kept: say why no level was trained
+            cfgs = []
+            print(f"[slice] no level of {a.campaign} fits the {left:.0f} s left ({e}); give a larger --budget")
+        for cfg, d in zip(cfgs, dirs, strict=True):  # (none when no level fitted)
             print(f"{d.name}:\n" + "\n".join(camp.progress(cfg, d)))
     copied = sum(copy_out(d, out) for d in dirs)
     print(f"[slice] copied {copied} committed files of {len(dirs)} results folders to {out / 'results'}; "
