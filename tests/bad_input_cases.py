@@ -187,6 +187,8 @@ def option_cases() -> list[Case]:
     c += _option_cases(S, S, STAB, "--seeds", SEED_LISTS)
     for opt in ("--ks", "--chain-ks"):
         c += _option_cases(S, S, STAB, opt, [["abc"], ["-1"], ["0", "0"], ["2.5"], [HUGE_INT], ["100000"], [""]])
+    c += _option_cases(S, S, STAB, "--continue-ks",
+                       [["abc"], ["-1"], ["0"], ["5", "5"], ["2.5"], [HUGE_INT], ["100000"], [""]])
     c += _option_cases(S, S, STAB, "--levels", [["abc"], ["0"], ["-1"], ["2", "2"], [HUGE_INT], ["999"], [""]])
     c += _option_cases(S, S, STAB, "--kinds", [["nosuch"], [""], ["imp", "imp"]])
     c += _option_cases(S, S, STAB, "--device", _devices())

@@ -94,7 +94,8 @@ def test_stability_pairs_and_interpolation_create_no_tensor_off_their_device(tmp
     cfg = dataclasses.replace(cfg, iterations=12, eval_every=4, batch_size=12, levels=2)
     d = data.load("synthetic", val_size=6, test_limit=40, input_shape=models.INPUT_SHAPE["lenet"])
     d.x_train, d.y_train = d.x_train[:120], d.y_train[:120]
-    sp = stability.Spec(ks=(0, 4), chain_ks=(0, 4), levels=(2,), seeds=(0,), alphas=3, train_subset=50)
+    sp = stability.Spec(ks=(0, 4), chain_ks=(0, 4), levels=(2,), seeds=(0,), alphas=3, train_subset=50,
+                        continue_ks=(4,))
     with device_code_on_meta():
         out = stability.Experiment(cfg, sp, root=tmp_path, data=d).run()
     assert stability.collect(out)

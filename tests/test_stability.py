@@ -113,7 +113,7 @@ def test_a_group_continues_optimizer_states_all_or_none():
 def _experiment(tmp_path, **spec):
     cfg = _cfg("lenet", levels=2)
     sp = stability.Spec(**{"ks": (0, 4), "chain_ks": (0, 4), "levels": (2,), "seeds": (0,), "alphas": 5,
-                           "train_subset": 50, **spec})
+                           "train_subset": 50, "continue_ks": (4,), **spec})
     return stability.Experiment(cfg, sp, root=tmp_path, data=_data("lenet"), dtype=F64)
 
 
@@ -124,18 +124,19 @@ def test_pair_copies_share_w_k_and_see_different_data_orders(tmp_path):
     e._seed_chain(chain, 4)
     chain.run()
     wk = e.snapshot(0, 4)
-    for kind in ("dense", "imp", "random", "reinit"):
-        m0, m1 = e.members(kind, 0, 4, 0 if kind == "dense" else 2, chain)
+    for kind in ("dense", "dense_continue", "imp", "random", "reinit"):
+        m0, m1 = e.members(kind, 0, 4, 0 if kind.startswith("dense") else 2, chain)
         assert m0.data_seed != m1.data_seed
         assert all(torch.equal(m0.init[n], m1.init[n]) for n in m0.init)
         assert all(torch.equal(m0.mask[n], m1.mask[n]) for n in m0.mask)
-        if kind in ("dense", "imp", "random"):  # W_k (the engine applies the mask)
+        if kind != "reinit":  # W_k (the engine applies the mask)
             assert all(torch.equal(m0.init[n], wk["params"][n]) for n in m0.init)
-        if kind == "dense":
-            assert m0.opt_state is not None and m0.opt_state == m1.opt_state or all(
+        if kind == "dense_continue":  # the side result: the parent's Adam moments at k
+            assert m0.opt_state is not None and all(
                 torch.equal(m0.opt_state[n][s], m1.opt_state[n][s]) for n in m0.opt_state for s in m0.opt_state[n])
-        else:
-            assert m0.opt_state is None and pruning.density(m0.mask) < 0.7
+        else:  # protocol 2 (open_lth): every other pair, dense included, starts a fresh optimizer
+            assert m0.opt_state is None
+            assert (pruning.density(m0.mask) == 1.0) == (kind == "dense") and pruning.density(m0.mask) > 0
     gens = [torch.Generator().manual_seed(s) for s in (m0.data_seed, m1.data_seed)]
     _, idx, _ = train._epoch_indices(120, 12, gens, False)
     assert not torch.equal(idx[0], idx[1])
@@ -146,7 +147,12 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
     d = e.run()
     rows = stability.collect(d)
     assert {(r["kind"], r["k"], r["level"]) for r in rows} == {
-        ("dense", 0, 0), ("dense", 4, 0), *{(m, k, 2) for m in ("imp", "random", "reinit") for k in (0, 4)}}
+        ("dense", 0, 0), ("dense", 4, 0), ("dense_continue", 4, 0),
+        *{(m, k, 2) for m in ("imp", "random", "reinit") for k in (0, 4)}}
+    # Same start W_k, same data orders: only the optimizer state differs, and it shows.
+    fresh, cont = (__import__("json").loads((e.pair_dir(kd, 0, 4, 0) / "metrics.json").read_text())
+                   for kd in ("dense", "dense_continue"))
+    assert fresh["copy_seeds"] == cont["copy_seeds"] and fresh["l2_weights"] != cont["l2_weights"]
     m = __import__("json").loads((e.pair_dir("imp", 0, 4, 2) / "metrics.json").read_text())
     assert len(m["test_err"]) == 5 and m["test_instability"] == barrier(m["test_err"]) >= 0
     assert m["l2_weights"] > 0 and len(set(m["copy_seeds"])) == 2
@@ -159,7 +165,9 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
 @pytest.mark.parametrize("over, says", [({"ks": (0, 500)}, "beyond the schedule"),
                                         ({"chain_ks": (-1,)}, "beyond the schedule"),
                                         ({"kinds": ("magic",)}, "unknown mask source 'magic'"),
-                                        ({"levels": (0,)}, "levels"), ({"alphas": 1}, "alphas")])
+                                        ({"levels": (0,)}, "levels"), ({"alphas": 1}, "alphas"),
+                                        ({"continue_ks": (0,)}, "no optimizer state to continue"),
+                                        ({"continue_ks": (10**6,)}, "beyond the schedule")])
 def test_bad_stability_options_are_one_line_errors(over, says):
     with pytest.raises(ConfigError, match=says):
         stability.make("lenet", "smoke", spec_over=over)
@@ -171,6 +179,21 @@ def test_cli_bad_input_exits_2_with_one_line(capsys):
     assert err.count("\n") == 1 and "beyond the schedule" in err
     assert stability_cli.main(["conv2", "--profile", "smoke"]) == 2
     assert "no stability protocol" in capsys.readouterr().err
+
+
+def test_the_pairs_protocol_is_part_of_the_run_name(monkeypatch):
+    """Protocol 1 (dense pairs continued the parent's optimizer) and 2 (fresh, open_lth) never
+    share a folder."""
+    cfg, spec = stability.make("lenet", "budget")
+    now = stability.run_name(cfg, spec)
+    monkeypatch.setattr(stability, "PROTOCOL", 1)
+    assert stability.run_name(cfg, spec) != now
+
+
+def test_cli_continue_ks_zero_is_one_line(capsys):
+    assert stability_cli.main(["lenet", "--profile", "smoke", "--continue-ks", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no optimizer state" in err
 
 
 def test_lmc_presets_keep_lth_hashes():
@@ -222,3 +245,31 @@ def test_adding_a_seed_leaves_a_finished_seed_untouched(tmp_path):
     assert all(p.read_bytes() == b for p, b in before.items()), [
         str(p) for p, b in before.items() if p.read_bytes() != b]
     assert _json.loads((d / "config.json").read_text())["spec"]["seeds"] == [0, 1]
+
+
+# ------------------------------------------------------- (f) the page's resolution statement
+def test_resolution_names_pairs_without_a_barrier_and_at_the_floor():
+    import pandas as pd
+
+    from lthrepro.book import stability as sb
+    b = pd.DataFrame([{"kind": "dense", "seed": 0, "k": 500, "level": 0, "images": 1.5, "at_endpoint": True},
+                      {"kind": "imp", "seed": 1, "k": 0, "level": 15, "images": 1.0, "at_endpoint": False},
+                      {"kind": "random", "seed": 0, "k": 0, "level": 15, "images": 75.5, "at_endpoint": False}])
+    s = sb.resolution(b, 10_000)
+    assert "0.01 points" in s and "1 of 3 pairs" in s and "dense k=500 s0" in s
+    assert "1 more are under two test images" in s and "imp k=0 level 15 s1" in s and "random" not in s
+
+
+def test_barriers_reads_whether_the_maximum_sits_at_an_endpoint(tmp_path):
+    import json
+
+    from lthrepro.book import stability as sb
+    spec = stability.Spec(ks=(0,), chain_ks=(), levels=(), seeds=(0, 1))
+    for seed, err in ((0, [0.02, 0.021, 0.03]), (1, [0.02, 0.05, 0.03])):
+        d = tmp_path / "pairs" / "dense" / f"s{seed}" / "k000000" / "level00"
+        d.mkdir(parents=True)
+        d.joinpath("metrics.json").write_text(json.dumps({"kind": "dense", "seed": seed, "k": 0, "level": 0,
+                                                          "test_err": err, "test_instability": barrier(err)}))
+    b = sb.barriers(tmp_path, spec, 10_000).set_index("seed")
+    assert bool(b.at_endpoint[0]) and not bool(b.at_endpoint[1])
+    assert b.images[0] == 50.0 and b.images[1] == 250.0

@@ -19,8 +19,8 @@ from lthrepro.store import results as res
 from lthrepro.store import summaries
 
 MATCH, STABLE = 0.2, 2.0  # LMC §4.4: within 0.2 points of dense; LMC §2: instability < 2%
-KIND_LABEL = {"dense": "dense network", "imp": "IMP subnetwork", "random": "random pruning",
-              "reinit": "random reinit"}
+KIND_LABEL = {"dense": "dense network", "dense_continue": "dense, optimizer state continued (side result)",
+              "imp": "IMP subnetwork", "random": "random pruning", "reinit": "random reinit"}
 
 
 def obtain(preset: str, profile: str, seeds=None, device: str = "cpu", root=None, **over):
@@ -52,6 +52,58 @@ def paths(run_dir: Path, keys: list[tuple[str, int, int]]) -> pd.DataFrame:
                       "alpha": a, "test_err": 100 * te, "train_err": 100 * tr}
                      for a, te, tr in zip(m["alpha"], m["test_err"], m["train_err"], strict=True)]
     return pd.DataFrame(rows)
+
+
+def barriers(run_dir: Path, spec, n_test: int) -> pd.DataFrame:
+    """Per pair of the spec: the test instability in test images, and whether the path's largest
+    test error sits at an endpoint (then there is no barrier at all: the instability is half the
+    gap between the copies' errors)."""
+    want, rows = set(stability.pair_keys(spec)), []
+    for mj in sorted(Path(run_dir).glob("pairs/*/s*/k*/level*/metrics.json")):
+        m = res.read_json(mj)
+        if (m["kind"], m["seed"], m["k"], m["level"]) in want:
+            e = m["test_err"]
+            rows.append({"kind": m["kind"], "seed": m["seed"], "k": m["k"], "level": m["level"],
+                         "images": round(m["test_instability"] * n_test, 2),
+                         "at_endpoint": max(e) <= max(e[0], e[-1])})
+    return pd.DataFrame(rows)
+
+
+def resolution(b: pd.DataFrame, n_test: int) -> str:
+    """What the page's test instabilities can resolve (issue 22): one test image, and which pairs
+    have no barrier at all or one under two images. ``b``: ``barriers``."""
+    one = 100 / n_test
+    s = (f"**Resolution.** One test image is {one:.2g} points of error ({n_test:,} test images); the endpoints' "
+         "mean moves in half-image steps. ")
+    if b.empty:
+        return s
+    flat, small = b[b.at_endpoint], b[~b.at_endpoint & (b.images < 2)]
+
+    def name(r):
+        return f"{r.kind.replace('_', ' ')} k={r.k:,}" + (f" level {r.level}" if r.level else "") + f" s{r.seed}"
+    s += (f"{len(flat)} of {len(b)} pairs have their largest test error at an endpoint: *no barrier at all* (their "
+          "instability is half the gap between the copies, not a bump on the path)"
+          + (": " + ", ".join(name(r) for r in flat.itertuples()) if len(flat) else "") + ". ")
+    s += (f"{len(small)} more are under two test images ({2 * one:.2g} pts), *at the resolution*"
+          + (": " + ", ".join(name(r) for r in small.itertuples()) if len(small) else "") + ".")
+    return s
+
+
+def optimizer_side_result(df: pd.DataFrame) -> pd.DataFrame:
+    """Side result (issue 22): dense pairs that start a fresh optimizer at k (the protocol of every
+    pair, open_lth's) beside pairs that continue the parent's optimizer state (Adam's moments at
+    k), per seed. ``df``: ``pairs``. Shown, not judged."""
+    both = df[df.kind.isin(("dense", "dense_continue"))]
+    ks = sorted(set(both[both.kind == "dense_continue"].k))
+    both = both[both.k.isin(ks)]
+    if both.empty:
+        return pd.DataFrame()
+    t = both.pivot_table(index=["k", "seed"], columns="kind", values=["test_instability", "test_acc"])
+    out = pd.DataFrame({"k": [k for k, _ in t.index], "seed": [s for _, s in t.index]})
+    for col, lab in (("test_instability", "test instability (pts)"), ("test_acc", "test acc. (%)")):
+        for kind, who in (("dense", "fresh optimizer"), ("dense_continue", "optimizer state continued")):
+            out[f"{who}: {lab}"] = t[(col, kind)].round(3).to_numpy()
+    return out
 
 
 def chains(run_dir: Path, cfg, spec) -> pd.DataFrame:
@@ -96,7 +148,10 @@ def _sessions(ss: list[dict]) -> str:
 def caption(i: dict) -> str:
     s = i["spec"]
     return (f"{i['profile']} profile, seeds {i['seeds']}, {i['iterations']:,} iterations, dense k ∈ {s['ks']}, "
-            f"sparse k ∈ {s['chain_ks']}, IMP levels {s['levels']}, {s['alphas']} points per path, train error "
+            f"sparse k ∈ {s['chain_ks']}, IMP levels {s['levels']}, "
+            + (f"side-result dense pairs continuing the optimizer state at k ∈ {s['continue_ks']}, "
+               if s.get("continue_ks") else "")
+            + f"{s['alphas']} points per path, train error "
             f"on {s['train_subset']:,} training examples, {i['device']}, {i['date']}; {i['test_note']} "
             f"({i['n_test']:,} used)")
 

@@ -8,10 +8,15 @@ Per trial seed s (everything below is a member of some ``train.train_group`` cal
 2. **chains**: IMP with survivors rewound to W_k (``lottery.Runner`` with ``rewind=k``); their
    level 0 is the parent. The sparse pairs' masks come from here (LMC §4).
 3. **pairs**: two copies from one start at k, trained to the end of the schedule with different
-   data orders (data seeds derived from (s, copy)). ``dense``: the copies *continue* the parent
-   (weights, BN statistics and optimizer state at k, LMC §2). ``imp`` / ``random`` / ``reinit``
-   at an IMP level: W_k ⊙ m (reinit: a fresh Glorot draw ⊙ m; random: a random mask of the same
-   per-layer densities) with a fresh optimizer and the lr schedule from k (STAB §3).
+   data orders (data seeds derived from (s, copy)). One protocol for every pair, the authors'
+   (open_lth ``training/train.py``: ``train(..., start_step)`` builds a fresh optimizer at any
+   start step and advances the lr schedule to it; only a checkpoint resume restores optimizer
+   state): the copies start from the parent's weights (and BN statistics) at k with a fresh
+   optimizer and the lr schedule from k. ``dense``: W_k. ``imp`` / ``random`` / ``reinit`` at an
+   IMP level: W_k ⊙ m (reinit: a fresh Glorot draw ⊙ m; random: a random mask of the same
+   per-layer densities) (STAB §3). Side result, kind ``dense_continue`` at ``continue_ks``: dense
+   copies that continue the parent's optimizer state at k (with Adam the moments at k are part of
+   the start; protocol 1 of this package did this for every dense pair).
    Then the errors at ``alphas`` evenly spaced points on the line between the two copies (test
    split, and a fixed subset of the training set); batch-norm nets get their running statistics
    recomputed on training data at every point, endpoints included. Instability = max error −
@@ -48,7 +53,12 @@ from lthrepro.experiments.stability_parents import Chain, Parents
 from lthrepro.store import numerics, provenance
 from lthrepro.store import results as res
 
-KINDS = ("dense", "imp", "random", "reinit")  # mask sources of a pair
+KINDS = ("dense", "dense_continue", "imp", "random", "reinit")  # mask sources of a pair
+SPARSE = KINDS[2:]  # the sparse pairs' mask sources (the Spec's ``kinds``)
+# The pairs' protocol, hashed into the run name so that results of another never mix in a folder.
+# 1 (until 2026-12-02): dense pairs continued the parent's optimizer state, sparse pairs started a
+# fresh one. 2: every pair starts a fresh optimizer (open_lth); continuing is the side result.
+PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Spec:
     chain_ks: tuple[int, ...]  # rewind points of the IMP chains and sparse pairs
     levels: tuple[int, ...]  # IMP levels of the sparse pairs
     kinds: tuple[str, ...] = ("imp", "random", "reinit")
+    continue_ks: tuple[int, ...] = ()  # side result: dense pairs continuing the parent's optimizer state
     seeds: tuple[int, ...] = (0, 1)
     alphas: int = 30  # LMC §2: 30 evenly spaced points in [0, 1]
     train_subset: int = 10_000  # training examples for the train error along the path
@@ -69,17 +80,16 @@ class Spec:
 # sparse (every 1,000 iterations): the pages use final accuracies, and evaluation does not change
 # training. LeNet budget (stated on every page): the LTH budget schedule (5,000 iterations, 1/10 of
 # the paper's), seed 0, dense k in {0, 100, 500, 2000}, IMP chains and sparse pairs at k in
-# {0, 500}, levels 7 and 15 (Pm 21.1% and 3.6%).
+# {0, 500}, levels 7 and 15 (Pm 21.1% and 3.6%); seeds 0-2 (issue 22: three trials, one parent each),
+# and at k > 0 the dense pair that continues the parent's Adam state beside the fresh one.
 SPECS: dict[str, dict[str, dict]] = {
     "lenet": {
-        # Sized to the CPU time of two sessions: one seed, IMP chains rewound to k = 0 and 500.
-        # Seed 1 is the next step, with one torch thread as the rest (the folder already mixes two
-        # CPU kinds, hence --force): `OMP_NUM_THREADS=1 python -m lthrepro.stability lenet
-        # --profile budget --seeds 0 1 --force`.
+        # About 1 h of one core for the three seeds (trained together, one torch thread).
         "budget": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000), "chain_ks": (0, 500),
-                   "levels": (7, 15), "seeds": (0,)},
+                   "levels": (7, 15), "continue_ks": (100, 500, 2000), "seeds": (0, 1, 2)},
         "paper": {"cfg": {"eval_every": 1000}, "ks": (0, 100, 500, 2000, 10_000),
-                  "chain_ks": (0, 500, 2000), "levels": (7, 15), "seeds": (0, 1, 2)},
+                  "chain_ks": (0, 500, 2000), "levels": (7, 15), "continue_ks": (100, 500, 2000, 10_000),
+                  "seeds": (0, 1, 2)},
     },
     # LMC's sparsest levels: ResNet-20 16.8% of conv weights (8 levels), VGG-16 1.4% (19).
     "resnet20_lmc": {
@@ -101,7 +111,7 @@ def _smoke(cfg: Config) -> dict:
     """Seconds on a CPU: two rewind points, shallow levels, few α for the CIFAR nets."""
     k = max(1, cfg.iterations // 4)
     lenet = cfg.model == "lenet"
-    return {"ks": (0, k), "chain_ks": (0, k) if lenet else (0,),
+    return {"ks": (0, k), "chain_ks": (0, k) if lenet else (0,), "continue_ks": (k,) if lenet else (),
             "levels": (2,) if lenet and cfg.levels >= 2 else (1,), "seeds": cfg.seeds,
             "alphas": 30 if lenet else 6, "train_subset": 1000 if lenet else 100}
 
@@ -127,7 +137,7 @@ def make(preset: str, profile: str = "budget", seeds=None, spec_over: dict | Non
 
 def check(cfg: Config, spec: Spec) -> None:
     from lthrepro.core.config import MAX_INT, last_level
-    for name in ("seeds", "ks", "chain_ks", "levels", "kinds"):
+    for name in ("seeds", "ks", "chain_ks", "levels", "kinds", "continue_ks"):
         v = getattr(spec, name)
         if not isinstance(v, tuple) or not v and name in ("seeds", "kinds"):
             raise ConfigError(f"{name} {v!r} must be a non-empty list")
@@ -139,12 +149,15 @@ def check(cfg: Config, spec: Spec) -> None:
     if spec.levels and max(spec.levels) > deepest:
         raise ConfigError(f"levels {list(spec.levels)}: at these pruning rates no weight is pruned after level "
                           f"{deepest}; choose IMP levels from 1 to {deepest}")
-    for k in (*spec.ks, *spec.chain_ks):
+    for k in (*spec.ks, *spec.chain_ks, *spec.continue_ks):
         if not isinstance(k, int) or not 0 <= k < cfg.iterations:
             raise ConfigError(f"rewind point k={k} lies beyond the schedule; choose k in [0, {cfg.iterations})")
-    bad = [m for m in spec.kinds if m not in KINDS[1:]]
+    if 0 in spec.continue_ks:
+        raise ConfigError("continue-ks 0: at k = 0 there is no optimizer state to continue (the pair would be "
+                          "the dense pair at k = 0); choose rewind points k > 0")
+    bad = [m for m in spec.kinds if m not in SPARSE]
     if bad:
-        raise ConfigError(f"unknown mask source '{bad[0]}'; choose from {', '.join(KINDS[1:])}")
+        raise ConfigError(f"unknown mask source '{bad[0]}'; choose from {', '.join(SPARSE)}")
     if any(not isinstance(lv, int) or lv < 1 for lv in spec.levels):
         raise ConfigError(f"levels {spec.levels} must be IMP levels >= 1 (level 0 is the dense pair)")
     if spec.alphas < 2 or spec.train_subset < 1 or not spec.seeds:
@@ -154,11 +167,12 @@ def check(cfg: Config, spec: Spec) -> None:
 def pair_keys(s: Spec) -> list[tuple[str, int, int, int]]:
     """(kind, seed, k, level) of every pair ``s`` asks for."""
     dense = [("dense", sd, k, 0) for k in s.ks for sd in s.seeds]
+    dense += [("dense_continue", sd, k, 0) for k in s.continue_ks for sd in s.seeds]
     return dense + [(m, sd, k, lv) for k in s.chain_ks for lv in s.levels for m in s.kinds for sd in s.seeds]
 
 
 def run_name(cfg: Config, spec: Spec) -> str:
-    blob = json.dumps([config_hash(cfg), spec.alphas, spec.train_subset]).encode()
+    blob = json.dumps([config_hash(cfg), spec.alphas, spec.train_subset, PROTOCOL]).encode()
     return f"stability-{cfg.preset}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
 
@@ -177,7 +191,7 @@ class Experiment:
         self._data, self.trained = data, 0
         self.max_group = max_group or 2 * lottery._max_group(cfg, self.device)
         self.names = list(models.layer_kinds(cfg.model))
-        ks = sorted(set(spec.ks) | set(spec.chain_ks))
+        ks = sorted(set(spec.ks) | set(spec.chain_ks) | set(spec.continue_ks))
         self.dense = Parents(self.dir, cfg, ks, self.names, self.device, dtype, lambda: self.data)
         self.pairing = Pairs(cfg, spec.alphas, spec.train_subset, self.names, self.device, dtype)
 
@@ -242,7 +256,8 @@ class Experiment:
     def _train(self, todo: list, t0: float, fp: dict | None) -> None:
         if todo:
             res.write_json(self.dir / "config.json", {
-                "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "name": self.dir.name,
+                "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "protocol": PROTOCOL,
+                "name": self.dir.name,
                 "data": self.data.info})
             self.parents(sorted({sd for _, sd, _, _ in todo}))
         for k in sorted({kk for _, _, kk, _ in todo}):
@@ -252,8 +267,8 @@ class Experiment:
                 self._seed_chain(chain, k)
                 chain.run()
                 self.trained += chain.trained
-            for dense in (True, False):  # a group continues optimizer states, or none does
-                keys = [p for p in todo if p[2] == k and (p[0] == "dense") == dense]
+            for cont in (False, True):  # a group continues optimizer states, or none does
+                keys = [p for p in todo if p[2] == k and (p[0] == "dense_continue") == cont]
                 for i in range(0, len(keys), max(1, self.max_group // 2)):
                     part = keys[i: i + max(1, self.max_group // 2)]
                     ms = [self.members(*p, chain=chain) for p in part]

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=SEED, nargs="+")
     p.add_argument("--ks", type=int_option(0), nargs="+", help="rewind points of the dense pairs")
     p.add_argument("--chain-ks", type=int_option(0), nargs="+", help="rewind points of the IMP chains / sparse pairs")
+    p.add_argument("--continue-ks", type=int_option(0), nargs="+",
+                   help="rewind points of the side-result dense pairs that continue the parent's optimizer state")
     p.add_argument("--levels", type=int_option(1), nargs="+", help="IMP levels of the sparse pairs")
     p.add_argument("--kinds", nargs="+", help="mask sources of the sparse pairs (imp random reinit)")
     p.add_argument("--device", default="cpu")
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         over = {k: tuple(v) for k, v in (("ks", a.ks), ("chain_ks", a.chain_ks), ("levels", a.levels),
-                                         ("kinds", a.kinds)) if v}
+                                         ("kinds", a.kinds), ("continue_ks", a.continue_ks)) if v}
         sets, seeds = parse_overrides(a.set), a.seeds
         if "levels" in sets:  # (the chains' levels follow from the pairs' levels)
             raise ConfigError("a stability run's levels are its sparse pairs' IMP levels: give them with --levels")

@@ -36,8 +36,9 @@ class Pairs:
         """The two copies of a pair: one start, two data orders. ``sn``: the parent's snapshot at k."""
         opt = None
         init, state = sn["params"], sn["state"] or None
-        if kind == "dense":
-            mask, opt = pruning.full_mask(init, self.names), sn["opt"] or None
+        if kind in ("dense", "dense_continue"):  # a fresh optimizer (open_lth), or the parent's at k
+            mask = pruning.full_mask(init, self.names)
+            opt = sn["opt"] or None if kind == "dense_continue" else None
         else:
             mask = chain._imp_mask(seed, level)  # IMP with survivors rewound to k (LMC §4)
             if kind == "random":

@@ -9,7 +9,7 @@ import nbformat as nbf
 
 from .cells import CHECKED, notebook
 
-PARAMS = ('PROFILE = "budget"  # smoke | budget | paper (stability.SPECS)\nSEEDS = [0, 1]\nDEVICE = "cpu"\n'
+PARAMS = ('PROFILE = "budget"  # smoke | budget | paper (stability.SPECS)\nSEEDS = [0, 1, 2]\nDEVICE = "cpu"\n'
           'RESULTS_DIR = "results"  # relative to the repository root\n'
           "OVERRIDES = {}  # extra config fields (the CPU smoke runs of the CIFAR nets shrink data)")
 OBTAIN = ("from IPython.display import Markdown, display\nimport matplotlib.pyplot as plt\n"
@@ -33,10 +33,13 @@ def protocol(bn: bool) -> str:
     """LMC's instability protocol; ``bn``: the CIFAR nets, whose batch-norm statistics are part
     of the state the copies continue from and are recomputed along the path."""
     return ("Protocol (LMC §2, §4; STAB §3): two copies start from the same point at iteration k and train to the "
-            "end with different data orders. Dense network: the copies continue the run (weights, optimizer state"
-            + (", batch-norm statistics" if bn else "") + " at k). Sparse subnetworks (IMP with survivors rewound "
-            "to k; random pruning with the same per-layer densities; random reinit under the IMP mask): training "
-            "restarts from W_k ⊙ m with a fresh optimizer and the learning-rate schedule from k. Errors at 30 "
+            "end with different data orders. One protocol for every pair, the authors' (their framework, open_lth, "
+            "builds a fresh optimizer at any start step: `training/train.py`): the copies start from the dense "
+            "run's weights" + (" and batch-norm statistics" if bn else "") + " at k, W_k (dense network), or from "
+            "W_k ⊙ m (sparse subnetworks: IMP with survivors rewound to k; random pruning with the same per-layer "
+            "densities; random reinit under the IMP mask, from a fresh draw), with a fresh optimizer and the "
+            "learning-rate schedule from k. (Until 2026-12-02 this package's dense pairs continued the run's "
+            "optimizer state; that choice is now a stated side result.) Errors at 30 "
             "evenly spaced α on the line between the copies, test split and a fixed subset of the training set; "
             + ("batch-norm running statistics are recomputed on training data (un-augmented, exact average over "
                "batches) at every α, the endpoints included; " if bn else "")
@@ -50,13 +53,29 @@ def figure(plot: str, caption: str) -> str:
             f'display(Markdown("**Figure (ours).** {caption} " + sb.caption(i)))')
 
 
+RESOLUTION = 'display(Markdown(sb.resolution(sb.barriers(run, spec, i["n_test"]), i["n_test"])))'
+SIDE = ("# Side result (not a paper claim, not judged): the dense pairs' optimizer at k\n"
+        "side = sb.optimizer_side_result(sb.pairs(run, spec))\n"
+        'display(Markdown("**Side result: fresh optimizer vs continued optimizer state (dense pairs).** The same W_k '
+        "and data orders; only the optimizer at k differs (LeNet: Adam, whose moments at k the continued copies "
+        'keep). Shown, not judged.\\n\\n" + (side.to_markdown(index=False) if len(side) else "No such pairs in '
+        'this run.")))')
+
+
 def stab_page(name: str, ids: str, claim: str, preset: str, gpu_pending: bool, fig: str, caveat: str,
-              frames: str = PAIRS_CHAINS) -> nbf.NotebookNode:
+              frames: str = PAIRS_CHAINS, extra: tuple = ()) -> nbf.NotebookNode:
     """``ids``: the cells' ids, those the pages had when they were written by hand (kept, so the
-    executed pages in book/ keep theirs)."""
+    executed pages in book/ keep theirs), then those of the ``extra`` code cells that follow the figure."""
     return notebook([("md", claim), ("params", PARAMS), ("code", OBTAIN.format(preset=preset, gpu=gpu_pending)),
-                     ("code", fig), ("md", caveat), ("code", TABLE.format(frames=frames, name=name)),
-                     ("code", "display(Markdown(sb.verdict(table, i)))")], ids.split())
+                     ("code", fig), *(("code", c) for c in extra), ("md", caveat),
+                     ("code", TABLE.format(frames=frames, name=name)),
+                     ("code", "display(Markdown(sb.verdict(table, i)))")], _ids(ids, len(extra)))
+
+
+def _ids(ids: str, extra: int) -> list[str]:
+    """The hand-written pages' seven ids, with the extra cells' ids (after the fourth) moved in place."""
+    i = ids.split()
+    return i[:4] + i[7:7 + extra] + i[4:7]
 
 
 def cifar_page(name: str, net: str, preset: str, stable_at: int, level: str, hours: str,
@@ -83,7 +102,7 @@ def cifar_page(name: str, net: str, preset: str, stable_at: int, level: str, hou
 LENET_TITLE = "LeNet ({i['profile']} profile, seeds {i['seeds']})"
 PAGES: dict[str, nbf.NotebookNode] = {}
 PAGES["stab_lenet_instability"] = stab_page(
-    "stab_lenet_instability", "8b72c577 842a0e0c dcb02fda fa6d8364 40750242 1c5a9bcf bb64a7c0",
+    "stab_lenet_instability", "8b72c577 842a0e0c dcb02fda fa6d8364 40750242 1c5a9bcf bb64a7c0 res-0001 side-0001",
     claim=("# Instability vs rewind point: LeNet on MNIST\n\n"
            "**Claim** (LMC Figure 3; Frankle et al. 2020, LMC §3-4; Frankle et al. 2019, STAB Fig. 3): the dense "
            "LeNet is stable from initialisation (k = 0) and its IMP subnetworks are stable and matching at k = 0; "
@@ -92,10 +111,10 @@ PAGES["stab_lenet_instability"] = stab_page(
     preset="lenet", gpu_pending=False,
     fig=figure(f'fig = sb.instability_vs_k(sb.pairs(run, spec), title=f"Instability vs k, {LENET_TITLE}")',
                "Mean over seeds, error bars min and max; dotted line: the 2% stability threshold."),
-    caveat=CAVEAT)
+    caveat=CAVEAT, extra=(RESOLUTION, SIDE))
 
 PAGES["stab_lenet_paths"] = stab_page(
-    "stab_lenet_paths", "428fba95 d0eb6b67 a8cea558 105b2089 7e39e04c beb027d7 7786c5c4",
+    "stab_lenet_paths", "428fba95 d0eb6b67 a8cea558 105b2089 7e39e04c beb027d7 7786c5c4 res-0002",
     claim=("# Error along the linear path: LeNet on MNIST\n\n"
            "**Claim** (LMC Figure 2; LMC §2-3, Fig. 2): for a stable network the test and train error stay flat on "
            "the straight line between two copies trained from the same W_k with different data orders; an unstable "
@@ -106,7 +125,7 @@ PAGES["stab_lenet_paths"] = stab_page(
                '                   for k in sorted(set(spec.ks) & set(spec.chain_ks) if m != "dense" else spec.ks)])\n'
                f'fig = sb.path_panels(p, title=f"Error along the path, {LENET_TITLE}")',
                "Mean over seeds of the error at each α (solid: test; dashed: train subset)."),
-    caveat=CAVEAT)
+    caveat=CAVEAT, extra=(RESOLUTION,))
 
 PAGES["stab_lenet_rewinding"] = stab_page(
     "stab_lenet_rewinding", "fc1281f7 8b18c6be 4d67f508 3c3e73d4 2f2f8db3 0b10162a 5b6a9e41",
