@@ -70,3 +70,22 @@ def test_campaign_banner_names_levels_and_pending_networks():
     b = plots.campaign_banner(infos, {"conv2": (1, 12), "conv4": (-1, 12), "conv6": (-1, 12)}, markdown=True)
     assert "Conv-2: levels 0-1 of 12" in b and "1 of 5 trials" in b and "Conv-4 and Conv-6: **pending**" in b
     assert plots.campaign_banner(infos, {"conv2": (12, 12)}) == ""
+
+
+def test_status_page_reads_a_stability_run_and_never_trains_one(tmp_path):
+    """The status page once trained a missing stability run (it called the page's ``obtain``);
+    now a folder not on disk is reported pending and nothing is written."""
+    import nbformat
+
+    from lthrepro.book import execute
+    book, res = tmp_path / "book", tmp_path / "res"
+    book.mkdir()
+    res.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"PROFILE": "smoke", "SEEDS": [0], "RESULTS_DIR": str(res),
+                                               "OVERRIDES": {}}}
+    nbformat.write(nb, book / "stab_lenet_instability.ipynb")
+    md = execute.status_markdown(book)
+    row = next(r for r in md.splitlines() if r.startswith("| [stab_lenet_instability]"))
+    assert "pending: no results yet" in row and "stability-lenet-" in row
+    assert not any(res.iterdir())  # nothing trained, nothing created

@@ -120,10 +120,15 @@ def status_markdown(book: Path = BOOK) -> str:
         if not params:
             lines.append(f"| {key} | no parameters recorded | | | | | | | |")
             continue
-        if fig.get("stability"):
+        if fig.get("stability"):  # read, never train: a status page reports what is on disk
             from lthrepro.book import stability as stability_chapter
-            d = stability_chapter.obtain(fig["stability"], params["PROFILE"], params["SEEDS"],
-                                      root=params["RESULTS_DIR"], **params["OVERRIDES"])[0]
+            from lthrepro.experiments import stability
+            cfg, spec = stability.make(fig["stability"], params["PROFILE"], params["SEEDS"], **params["OVERRIDES"])
+            d = results.resolve_root(params["RESULTS_DIR"]) / stability.run_name(cfg, spec)
+            if not (d / "config.json").exists():
+                lines.append(f"| [{key}]({nb_path.stem}) | `{d.name}` | {cfg.profile} | {list(spec.seeds)} | "
+                             "pending: no results yet | | | | |")
+                continue
             i = stability_chapter.info(d)
             lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
                          f"{i['levels']} | {i['device']} | {i['date']} | | {i['wall']} |")
