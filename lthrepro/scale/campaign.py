@@ -67,6 +67,11 @@ def progress(cfg: cfgmod.Config, run_dir: Path) -> list[str]:
     return out
 
 
+def report(cfgs: list, dirs: list[Path]) -> str:
+    """Each results folder's name and its ``progress`` lines (campaign and slice print this)."""
+    return "\n".join(f"{d.name}:\n" + "\n".join(progress(cfg, d)) for cfg, d in zip(cfgs, dirs, strict=True))
+
+
 def cmd_campaign(a: argparse.Namespace) -> int:
     if a.list:
         for name, (what, _) in CAMPAIGNS.items():
@@ -81,9 +86,8 @@ def cmd_campaign(a: argparse.Namespace) -> int:
     dirs, finished = executors.execute(cfgs, a.device, root, a.executor, a.address, a.deadline,
                                        log=(lambda m: None) if a.quiet else print, started=a.started,
                                        progress=not a.quiet, max_group=a.group, force=a.force)
-    for cfg, d in zip(cfgs, dirs, strict=True):
-        print(f"{d.name}:")
-        print("\n".join(progress(cfg, d)))
+    if dirs:
+        print(report(cfgs, dirs))
     rel = [os.path.relpath(d) for d in dirs]
     print("ready to commit: git add " + " ".join(rel))
     if not finished:

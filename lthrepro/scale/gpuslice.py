@@ -89,8 +89,8 @@ def cmd_slice(a: argparse.Namespace) -> int:
         except DeadlineTooShort as e:  # the bench is done and kept: say why no level was trained
             cfgs = []
             print(f"[slice] no level of {a.campaign} fits the {left:.0f} s left ({e}); give a larger --budget")
-        for cfg, d in zip(cfgs, dirs, strict=True):  # (none when no level fitted)
-            print(f"{d.name}:\n" + "\n".join(camp.progress(cfg, d)))
+        if dirs:  # (none when no level fitted)
+            print(camp.report(cfgs, dirs))
     copied = sum(copy_out(d, out) for d in dirs)
     print(f"[slice] copied {copied} committed files of {len(dirs)} results folders to {out / 'results'}; "
           f"{'campaign finished' if finished else 'levels left for the next slice'} "
