@@ -141,3 +141,24 @@ def test_extending_levels_without_tensors_retrains_the_chain(tmp_path, monkeypat
     # the retrained chain reproduces levels 0-1 exactly; level 2 adds the IMP run and its reinit
     assert after[0] == before[0] and set(before[1:]) < set(after[1:]) and len(after) == 1 + 5
     assert len(summaries.collect(d)) == 5
+
+
+def test_a_run_killed_mid_level_accounts_for_the_groups_it_wrote(tmp_path, monkeypatch):
+    """One member per group (--group 1): a run killed in level 1's second group has written level
+    1's IMP member, and its provenance session says so (it was updated per finished level only)."""
+    cfg = _cfg(levels=1, reinits=1, random_prune=0, oneshot=False)
+    real, calls = lottery.Runner.train, {"n": 0}
+
+    def dying(self, chunk, level):
+        calls["n"] += 1
+        if calls["n"] == 3:  # level 0 (imp), level 1 imp, then die in level 1's reinit
+            raise KeyboardInterrupt
+        return real(self, chunk, level)
+
+    monkeypatch.setattr(lottery.Runner, "train", dying)
+    with pytest.raises(KeyboardInterrupt):
+        lottery.run(cfg, root=tmp_path, max_group=1)
+    d = lottery.run_dir(cfg, tmp_path)
+    assert {(r["kind"], r["level"]) for r in summaries.collect(d)} == {("imp", 0), ("imp", 1)}
+    prov = json.loads((d / "provenance.json").read_text())["sessions"]
+    assert len(prov) == 1 and prov[0]["complete"] is False and prov[0]["members_trained"] == 2

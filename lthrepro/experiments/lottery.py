@@ -283,6 +283,8 @@ class Runner:
         for i in range(0, len(todo), self.max_group):
             chunk = todo[i: i + self.max_group]
             self.save(level, chunk, self.train(chunk, level))
+            if getattr(self, "_recorded", False) and i + self.max_group < len(todo):
+                self.record()  # a level of several groups: a run killed mid-level still accounts for what it wrote
         return len(todo)
 
     def _bar(self, level: int, n: int):
