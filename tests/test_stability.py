@@ -161,6 +161,16 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
     assert again.trained == 0  # resumed: nothing left to train
 
 
+def test_dense_pairs_alone_train_no_chain(tmp_path):
+    """A rewind point with dense pairs only (here the side result's k = 8) needs no IMP chain: a
+    first version took 'dense_continue' for a sparse kind and trained a whole chain at such k."""
+    e = _experiment(tmp_path, continue_ks=(4, 8))
+    d = e.run()
+    rewinds = sorted(__import__("json").loads(c.read_text())["config"]["rewind"]
+                     for c in (d / "chains").glob("*/config.json"))
+    assert rewinds == [0, 4] and (e.pair_dir("dense_continue", 0, 8, 0) / "metrics.json").exists()
+
+
 # -------------------------------------------------------------------------- (e) bad input
 @pytest.mark.parametrize("over, says", [({"ks": (0, 500)}, "beyond the schedule"),
                                         ({"chain_ks": (-1,)}, "beyond the schedule"),

@@ -217,7 +217,7 @@ class Experiment:
         c = dataclasses.replace(self.cfg, rewind=k, levels=max(self.spec.levels) - 1, reinits=0,
                                 random_prune=0, oneshot=False, seeds=self.spec.seeds)
         r = Chain(c, str(self.device), self.dir / "chains", data=self._data, dtype=self.dtype, force=self.force)
-        r.needs = frozenset(sd for kind, sd, kk, _ in self.todo() if kind != "dense" and kk == k)
+        r.needs = frozenset(sd for kind, sd, kk, _ in self.todo() if kind in SPARSE and kk == k)
         return r
 
     # ----------------------------------------------------------- parents, chains, pairs
@@ -262,7 +262,7 @@ class Experiment:
             self.parents(sorted({sd for _, sd, _, _ in todo}))
         for k in sorted({kk for _, _, kk, _ in todo}):
             chain = None
-            if any(kind != "dense" and kk == k for kind, _, kk, _ in todo):
+            if any(kind in SPARSE and kk == k for kind, _, kk, _ in todo):  # only sparse pairs need a chain
                 chain = self.chain(k)
                 self._seed_chain(chain, k)
                 chain.run()
