@@ -266,8 +266,8 @@ def test_resolution_names_pairs_without_a_barrier_and_at_the_floor():
                       {"kind": "imp", "seed": 1, "k": 0, "level": 15, "images": 1.0, "at_endpoint": False},
                       {"kind": "random", "seed": 0, "k": 0, "level": 15, "images": 75.5, "at_endpoint": False}])
     s = sb.resolution(b, 10_000)
-    assert "0.01 points" in s and "1 of 3 pairs" in s and "dense k=500 s0" in s
-    assert "1 more are under two test images" in s and "imp k=0 level 15 s1" in s and "random" not in s
+    assert "0.01 points" in s and "1 of 3 pairs" in s and "(dense 1 of 1, imp 0 of 1, random 0 of 1)" in s
+    assert "1 more are under two test images" in s and "(dense 0 of 1, imp 1 of 1, random 0 of 1)" in s
 
 
 def test_barriers_reads_whether_the_maximum_sits_at_an_endpoint(tmp_path):

@@ -79,13 +79,14 @@ def resolution(b: pd.DataFrame, n_test: int) -> str:
         return s
     flat, small = b[b.at_endpoint], b[~b.at_endpoint & (b.images < 2)]
 
-    def name(r):
-        return f"{r.kind.replace('_', ' ')} k={r.k:,}" + (f" level {r.level}" if r.level else "") + f" s{r.seed}"
+    def per_kind(sub):  # "dense 11 of 12, ..." in the order of the pairs' kinds
+        return ", ".join(f"{k.replace('_', ' ')} {int((sub.kind == k).sum())} of {int((b.kind == k).sum())}"
+                         for k in stability.KINDS if (b.kind == k).any())
     s += (f"{len(flat)} of {len(b)} pairs have their largest test error at an endpoint: *no barrier at all* (their "
           "instability is half the gap between the copies, not a bump on the path)"
-          + (": " + ", ".join(name(r) for r in flat.itertuples()) if len(flat) else "") + ". ")
+          + (f" ({per_kind(flat)})" if len(flat) else "") + ". ")
     s += (f"{len(small)} more are under two test images ({2 * one:.2g} pts), *at the resolution*"
-          + (": " + ", ".join(name(r) for r in small.itertuples()) if len(small) else "") + ".")
+          + (f" ({per_kind(small)})" if len(small) else "") + ".")
     return s
 
 
