@@ -55,9 +55,8 @@ def paths(run_dir: Path, keys: list[tuple[str, int, int]]) -> pd.DataFrame:
 
 
 def barriers(run_dir: Path, spec, n_test: int) -> pd.DataFrame:
-    """Per pair of the spec: the test instability in test images, and whether the path's largest
-    test error sits at an endpoint (then there is no barrier at all: the instability is half the
-    gap between the copies' errors)."""
+    """Per pair of the spec: test instability in test images; is the path's largest test error at an
+    endpoint (then no barrier at all: the instability is half the gap between the copies' errors)?"""
     want, rows = set(stability.pair_keys(spec)), []
     for mj in sorted(Path(run_dir).glob("pairs/*/s*/k*/level*/metrics.json")):
         m = res.read_json(mj)
@@ -70,15 +69,13 @@ def barriers(run_dir: Path, spec, n_test: int) -> pd.DataFrame:
 
 
 def resolution(b: pd.DataFrame, n_test: int) -> str:
-    """What the page's test instabilities can resolve (issue 22): one test image, and which pairs
-    have no barrier at all or one under two images. ``b``: ``barriers``."""
+    """What the test instabilities resolve (issue 22): pairs with no barrier, or under 2 images."""
     one = 100 / n_test
     s = (f"**Resolution.** One test image is {one:.2g} points of error ({n_test:,} test images); the endpoints' "
          "mean moves in half-image steps. ")
     if b.empty:
         return s
     flat, small = b[b.at_endpoint], b[~b.at_endpoint & (b.images < 2)]
-
     def per_kind(sub):  # "dense 11 of 12, ..." in the order of the pairs' kinds
         return ", ".join(f"{k.replace('_', ' ')} {int((sub.kind == k).sum())} of {int((b.kind == k).sum())}"
                          for k in stability.KINDS if (b.kind == k).any())
@@ -91,12 +88,10 @@ def resolution(b: pd.DataFrame, n_test: int) -> str:
 
 
 def optimizer_side_result(df: pd.DataFrame) -> pd.DataFrame:
-    """Side result (issue 22): dense pairs that start a fresh optimizer at k (the protocol of every
-    pair, open_lth's) beside pairs that continue the parent's optimizer state (Adam's moments at
-    k), per seed. ``df``: ``pairs``. Shown, not judged."""
+    """Side result (issue 22), shown, not judged: dense pairs with a fresh optimizer at k (every pair's
+    protocol, open_lth's) beside pairs continuing the parent's optimizer state, per seed. ``df``: ``pairs``."""
     both = df[df.kind.isin(("dense", "dense_continue"))]
-    ks = sorted(set(both[both.kind == "dense_continue"].k))
-    both = both[both.k.isin(ks)]
+    both = both[both.k.isin(set(both[both.kind == "dense_continue"].k))]
     if both.empty:
         return pd.DataFrame()
     t = both.pivot_table(index=["k", "seed"], columns="kind", values=["test_instability", "test_acc"])
