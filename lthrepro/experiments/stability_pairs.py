@@ -38,7 +38,8 @@ class Pairs:
         init, state = sn["params"], sn["state"] or None
         if kind in ("dense", "dense_continue"):  # a fresh optimizer (open_lth), or the parent's at k
             mask = pruning.full_mask(init, self.names)
-            opt = sn["opt"] or None if kind == "dense_continue" else None
+            if kind == "dense_continue":
+                opt = sn["opt"] or None
         else:
             mask = chain._imp_mask(seed, level)  # IMP with survivors rewound to k (LMC §4)
             if kind == "random":

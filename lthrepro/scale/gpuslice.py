@@ -87,7 +87,6 @@ def cmd_slice(a: argparse.Namespace) -> int:
                                                deadline=left, started=time.time(), force=a.force,
                                                max_group=a.group)
         except DeadlineTooShort as e:  # the bench is done and kept: say why no level was trained
-            cfgs = []
             print(f"[slice] no level of {a.campaign} fits the {left:.0f} s left ({e}); give a larger --budget")
         if dirs:  # (none when no level fitted)
             print(camp.report(cfgs, dirs))
