@@ -95,6 +95,24 @@ def test_run_records_fingerprint_and_refuses_to_mix_numerics(tmp_path, monkeypat
     assert numerics.reproduces(d, FP_B).startswith("mixed")
 
 
+def test_refusal_names_the_fingerprint_that_differs(tmp_path):
+    # A folder extended with --force holds two fingerprints; a later refusal must name the one
+    # that differs from today's, not the last recorded (which may equal today's: the message
+    # then read "trained under X, today's code gives X").
+    d = tmp_path / "r"
+    d.mkdir()
+    sessions = [{"numerics": dict(FP_A, cpu="IntelKind")}, {"numerics": dict(FP_B)}]
+    (d / "provenance.json").write_text(json.dumps({"sessions": sessions}))
+    with pytest.raises(res.ResultsError) as e:
+        numerics.check_extend(d, dict(FP_B))
+    msg = str(e.value)
+    assert "(in part) under numerics fingerprint aaaa" in msg and "CPU IntelKind" in msg and "gives bbbb" in msg
+    numerics.check_extend(d, dict(FP_B), force=True)  # --force extends it
+    (d / "provenance.json").write_text(json.dumps({"sessions": sessions[:1]}))
+    with pytest.raises(res.ResultsError, match=r"trained under numerics fingerprint aaaa .*gives bbbb"):
+        numerics.check_extend(d, dict(FP_B))
+
+
 def test_cli_refusal_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": dict(FP_A))
     args = ["run", "lenet", "--profile", "smoke", "--results", str(tmp_path), "-q", "--set", "dataset='synthetic'",

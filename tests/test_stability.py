@@ -161,6 +161,31 @@ def test_tiny_run_end_to_end_and_resume(tmp_path):
     assert again.trained == 0  # resumed: nothing left to train
 
 
+def test_a_run_killed_mid_way_leaves_its_session_in_provenance(tmp_path, monkeypatch):
+    """The session is recorded after the parents, each chain and each group of pairs (it used to be
+    written only at the end: a run killed after hours of pairs left no record of them)."""
+    e = _experiment(tmp_path)
+    e.max_group = 2  # one pair per group
+    real, calls = e.pairing.train, []
+
+    def dies_on_the_third_group(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **kw)
+    monkeypatch.setattr(e.pairing, "train", dies_on_the_third_group)
+    with pytest.raises(KeyboardInterrupt):
+        e.run()
+    prov = __import__("json").loads((e.dir / "provenance.json").read_text())["sessions"]
+    written = len(list(e.dir.glob("pairs/*/s*/k*/level*/metrics.json")))
+    assert len(prov) == 1 and prov[0]["complete"] is False and written == 2
+    assert prov[0]["members_trained"] >= 2 * written and prov[0]["numerics"]["fingerprint"]
+    again = _experiment(tmp_path)
+    again.run()
+    prov = __import__("json").loads((again.dir / "provenance.json").read_text())["sessions"]
+    assert [s["complete"] for s in prov] == [False, True] and prov[0]["started"] != prov[1]["started"]
+
+
 def test_dense_pairs_alone_train_no_chain(tmp_path):
     """A rewind point with dense pairs only (here the side result's k = 8) needs no IMP chain: a
     first version took 'dense_continue' for a sparse kind and trained a whole chain at such k."""

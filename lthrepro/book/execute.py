@@ -126,8 +126,7 @@ def status_markdown(book: Path = BOOK) -> str:
             cfg, spec = stability.make(fig["stability"], params["PROFILE"], params["SEEDS"], **params["OVERRIDES"])
             d = results.resolve_root(params["RESULTS_DIR"]) / stability.run_name(cfg, spec)
             if not (d / "config.json").exists():
-                lines.append(f"| [{key}]({nb_path.stem}) | `{d.name}` | {cfg.profile} | {list(spec.seeds)} | "
-                             "pending: no results yet | | | | |")
+                lines.append(_pending_row(key, nb_path, d.name, cfg.profile, spec.seeds))
                 continue
             i = stability_chapter.info(d)
             lines.append(f"| [{key}]({nb_path.stem}) | `{i['name']}` | {i['profile']} | {i['seeds']} | "
@@ -141,8 +140,7 @@ def status_markdown(book: Path = BOOK) -> str:
                 spec = earlybird_tickets.make_spec(fig["earlybird"], params.get("EPS", 0.1), params.get("KEEP", 5))
                 info = {"levels": "—", **earlybird_chapter.load(earlybird.eb_dir(cfg, spec, root))["info"]}
             elif not (root / cfgmod.run_name(cfg) / "config.json").exists():  # a network still pending
-                lines.append(f"| [{key}]({nb_path.stem}) | `{cfgmod.run_name(cfg)}` | {cfg.profile} | "
-                             f"{list(cfg.seeds)} | pending: no results yet | | | | |")
+                lines.append(_pending_row(key, nb_path, cfgmod.run_name(cfg), cfg.profile, cfg.seeds))
                 continue
             else:
                 info = summaries.run_info(root / cfgmod.run_name(cfg), cfg.seeds)
@@ -150,6 +148,11 @@ def status_markdown(book: Path = BOOK) -> str:
                          f"{info['seeds']} | {info['levels']} | {info['device']} | {info['date']} | "
                          f"{info['commit']} | {info['wall']} |")
     return "\n".join(lines) + "\n"
+
+
+def _pending_row(key: str, nb_path: Path, name: str, profile: str, seeds) -> str:
+    """The status row of a results folder not trained yet (lottery and stability pages alike)."""
+    return f"| [{key}]({nb_path.stem}) | `{name}` | {profile} | {list(seeds)} | pending: no results yet | | | | |"
 
 
 def params_from_args(key: str, a: argparse.Namespace) -> dict:

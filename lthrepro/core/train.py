@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from lthrepro.core import allocator, models
 from lthrepro.core import data as data_mod
-from lthrepro.core import models
 from lthrepro.core.config import Config, derive_seed
 
 Tensor = torch.Tensor
@@ -142,6 +142,7 @@ def eval_chunk(model: str, G: int, dtype: torch.dtype, device: torch.device) -> 
 @torch.no_grad()
 def evaluate(model: str, p: dict, st: dict, x: Tensor, y: Tensor, chunk: int = 2000) -> tuple:
     """Mean loss and accuracy of every member on one shared split: two [G] tensors."""
+    allocator.keep_freed_memory()  # evaluation chunks are the largest tensors on a CPU
     G = next(iter(p.values())).shape[0]
     loss = torch.zeros(G, device=x.device, dtype=torch.float64)
     correct = torch.zeros(G, device=x.device, dtype=torch.float64)
@@ -193,6 +194,7 @@ def train_group(cfg: Config, members: list[Member], data: data_mod.Data,
     (rewinding, STAB; the copies of an instability pair, LMC).
     ``on_eval(it, params, state)`` is called at every evaluation with the group's current
     parameters and batch-norm statistics (detached, group axis first; early-bird masks)."""
+    allocator.keep_freed_memory()
     wf = weights_fn or (lambda q, train, noise: q)
     G, model = len(members), cfg.model
     dev = torch.device(device)

@@ -248,18 +248,29 @@ class Experiment:
             res.check_writable(self.dir.parent)
             fp = numerics.fingerprint(str(self.device))  # issue 11: recorded; never mixed in a folder
             numerics.check_extend(self.dir, fp, self.force)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) + f".{int(t0 * 1e6) % 10**6:06d}Z"
+        commit, clean = provenance.git_commit(), provenance.tree_clean()  # the code that runs
+
+        def record(complete: bool) -> None:  # this session, updated in place (started = its key)
+            provenance.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
+                                      {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
+                                       "levels": max(self.spec.levels)}, started=stamp, commit=commit,
+                                      complete=complete, numerics=fp, clean=clean)
         with res.undo_if_new(self.dir):
-            self._train(todo, t0, fp)
+            self._train(todo, record)
         write_summary(self.dir)
         return self.dir
 
-    def _train(self, todo: list, t0: float, fp: dict | None) -> None:
+    def _train(self, todo: list, record) -> None:
+        """Parents, then per rewind point its chain and pairs; ``record(complete)`` after each
+        chain and group of pairs, so a run killed mid-way accounts for what it wrote."""
         if todo:
             res.write_json(self.dir / "config.json", {
                 "config": self.cfg.to_dict(), "spec": dataclasses.asdict(self.spec), "protocol": PROTOCOL,
                 "name": self.dir.name,
                 "data": self.data.info})
             self.parents(sorted({sd for _, sd, _, _ in todo}))
+            record(False)
         for k in sorted({kk for _, _, kk, _ in todo}):
             chain = None
             if any(kind in SPARSE and kk == k for kind, _, kk, _ in todo):  # only sparse pairs need a chain
@@ -267,6 +278,7 @@ class Experiment:
                 self._seed_chain(chain, k)
                 chain.run()
                 self.trained += chain.trained
+                record(False)
             for cont in (False, True):  # a group continues optimizer states, or none does
                 keys = [p for p in todo if p[2] == k and (p[0] == "dense_continue") == cont]
                 for i in range(0, len(keys), max(1, self.max_group // 2)):
@@ -277,10 +289,9 @@ class Experiment:
                         m = self.pairing.metrics(p, ms[j], out[2 * j: 2 * j + 2], self.data)
                         res.write_json(self.pair_dir(*p) / "metrics.json", m)
                     self.trained += 2 * len(part)
+                    record(False)
         if todo:
-            provenance.add_provenance(self.dir, str(self.device), time.time() - t0, self.trained,
-                               {**self.cfg.to_dict(), "seeds": list(self.spec.seeds),
-                                "levels": max(self.spec.levels)}, numerics=fp, clean=provenance.tree_clean())
+            record(True)
 
 
 SUMMARY = ["kind", "seed", "k", "level", "density", "test_instability", "train_instability",

@@ -224,8 +224,10 @@ def check_extend(run_dir: Path, fp: dict, force: bool = False) -> None:
     mine = fp["fingerprint"]
     if force or mine == "unavailable" or all(r["fingerprint"] == mine for r in rec):
         return
-    why = f"was trained under numerics fingerprint {rec[-1]['fingerprint']} ({rec[-1]['platform']}), " \
-          f"today's code gives {mine} ({fp['platform']})"
+    other = [r for r in rec if r["fingerprint"] != mine][-1]  # name the fingerprint that differs
+    part = " (in part)" if any(r["fingerprint"] == mine for r in rec) else ""
+    why = f"was trained{part} under numerics fingerprint {other['fingerprint']} ({other['platform']}" \
+          f"{', CPU ' + other['cpu'] if other.get('cpu') else ''}), today's code gives {mine} ({fp['platform']})"
     raise res.ResultsError(f"{Path(run_dir).name} {why}; write to a new folder with --results DIR, "
                            "or pass --force to extend it anyway (the mix is recorded in provenance.json)")
 
