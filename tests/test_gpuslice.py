@@ -41,10 +41,11 @@ def test_slice_benches_trains_and_copies_committed_files(tmp_path, mnist_root, c
 
 
 def test_a_tiny_budget_stops_with_levels_left_and_copies_what_finished(tmp_path, mnist_root, monkeypatch, capsys):
-    """A 5,000-iteration level cannot fit: the slice ends inside its budget, says no level fits
-    and that levels are left, writes no results, and exits 0 (the next slice continues)."""
+    """A 500,000-iteration level cannot fit: the slice ends inside its budget, says no level fits
+    and that levels are left, writes no results, and exits 0 (the next slice continues). At 5,000
+    iterations it could fit on a quiet machine (15 s left after start-up): the test then failed."""
     monkeypatch.setitem(campaign.CAMPAIGNS, "long", ("a test", [("lenet", "smoke", {
-        "seeds": (0,), "reinits": 0, "iterations": 5000, "eval_every": 1000, "levels": 1})]))
+        "seeds": (0,), "reinits": 0, "iterations": 500_000, "eval_every": 1000, "levels": 1})]))
     out = tmp_path / "OUT"
     rc = main(["slice", "--device", "cpu", "--budget", "45", "--out", str(out), "--campaign", "long",
                "--results", str(tmp_path / "r"), "--bench-models", ""])
