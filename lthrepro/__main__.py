@@ -12,8 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from lthrepro.core import config as cfgmod
-from lthrepro.core import presets, userargs
+from lthrepro.store import portable
+
+portable.apply()  # before anything imports torch: committed runs train in portable numerics (issue 20)
+
+from lthrepro.core import config as cfgmod  # noqa: E402
+from lthrepro.core import presets, userargs  # noqa: E402
 
 
 def build_config(a: argparse.Namespace) -> cfgmod.Config:
@@ -245,12 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     from lthrepro.experiments.lottery import NoTrainError
     from lthrepro.store.results import ResultsError
     try:
+        portable.requested()  # a bad LTHREPRO_NUMERICS: one line, exit 2, before anything is written
         rc = a.fn(a)
         if a.cmd == "notebooks" and rc == 0:
             from lthrepro.book import landing
             landing.after_notebooks(a)
         return rc
-    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError) as e:
+    except (cfgmod.ConfigError, DataError, ResultsError, NoTrainError, NotebookError, portable.ModeError) as e:
         sys.stderr.write("lthrepro: error: " + " ".join(str(e).split()) + "\n")
         return 2
     except KeyboardInterrupt:

@@ -28,6 +28,10 @@ def _isolated_results(tmp_path, monkeypatch):
 
 
 def pytest_configure(config):
+    # The command line pins the math libraries for portable numerics (store/portable.py), which
+    # must happen before torch loads; this process has loaded it, so the commands the tests run
+    # in child processes run natively too, as this one does (tests/test_portable.py tests the pins).
+    os.environ["LTHREPRO_NUMERICS"] = "native"
     # The project machines have 2 cores, often shared: one intra-op thread avoids OpenMP
     # spin-wait stalls that made small-op tests 50x slower under contention.
     import torch

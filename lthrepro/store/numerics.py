@@ -31,6 +31,7 @@ from lthrepro.core import data as data_mod
 from lthrepro.core import models, pruning, train
 from lthrepro.core.config import Config
 from lthrepro.core.presets import make_config
+from lthrepro.store import portable
 from lthrepro.store import results as res
 
 GOLDEN = Path(__file__).resolve().parents[2] / "tests" / "golden" / "numerics.json"
@@ -140,16 +141,18 @@ def digest(metrics: dict) -> str:
 
 def _source_key(device: str) -> str:
     src = sorted(Path(__file__).resolve().parents[1].rglob("*.py"))  # all of lthrepro/, every layer
-    h = hashlib.sha256(b"".join(p.read_bytes() for p in src) + platform_id(device).encode() + cpu_id().encode())
+    h = hashlib.sha256(b"".join(p.read_bytes() for p in src) + platform_id(device).encode() + cpu_id().encode()
+                       + portable.current().encode())  # the pins change the numbers (store/portable.py)
     return h.hexdigest()[:16]
 
 
 def fingerprint(device: str = "cpu") -> dict:
-    """``{"fingerprint", "platform", "cpu", "parts", "threads"}`` of today's code on this platform.
-    Cached on disk per (source of lthrepro, platform, CPU kind): the golden run trains only when
-    one changed. ``threads`` (torch's intra-op threads now) is recorded beside it: on a CPU a
-    5,000-iteration LeNet run trained with 2 threads differs in the last bits from one trained
-    with 1 (measured 2026-12-01), although the short golden run does not show it."""
+    """``{"fingerprint", "platform", "cpu", "parts", "mode", "threads"}`` of today's code on this
+    platform. Cached on disk per (source of lthrepro, platform, CPU kind, numerics mode): the
+    golden run trains only when one changed. ``threads`` (torch's intra-op threads now) is
+    recorded beside it: on a CPU a 5,000-iteration LeNet run trained with 2 threads differs in
+    the last bits from one trained with 1 (measured 2026-12-01), although the short golden run
+    does not show it."""
     return {**_fingerprint(device), "threads": torch.get_num_threads()}
 
 
@@ -163,9 +166,11 @@ def _fingerprint(device: str) -> dict:
             pass  # a torn cache file: recompute
     try:
         m = golden_run(device)
-        fp = {"fingerprint": digest(m), "platform": platform_id(device), "cpu": cpu_id(), "parts": sorted(m)}
+        fp = {"fingerprint": digest(m), "platform": platform_id(device), "cpu": cpu_id(), "parts": sorted(m),
+              "mode": portable.current()}
     except data_mod.DataError as e:  # no MNIST: nothing to compare a run with
-        return {"fingerprint": "unavailable", "platform": platform_id(device), "parts": [], "why": str(e)}
+        return {"fingerprint": "unavailable", "platform": platform_id(device), "parts": [], "why": str(e),
+                "mode": portable.current()}
     try:
         cache.mkdir(parents=True, exist_ok=True)
         res.write_json(path, fp)
@@ -228,6 +233,8 @@ def check_extend(run_dir: Path, fp: dict, force: bool = False) -> None:
     part = " (in part)" if any(r["fingerprint"] == mine for r in rec) else ""
     why = f"was trained{part} under numerics fingerprint {other['fingerprint']} ({other['platform']}" \
           f"{', CPU ' + other['cpu'] if other.get('cpu') else ''}), today's code gives {mine} ({fp['platform']})"
+    if other.get("mode", "native") != fp.get("mode", "native"):  # store/portable.py
+        why += f" in numerics mode {fp.get('mode', 'native')}, it was trained in {other.get('mode', 'native')}"
     raise res.ResultsError(f"{Path(run_dir).name} {why}; write to a new folder with --results DIR, "
                            "or pass --force to extend it anyway (the mix is recorded in provenance.json)")
 
