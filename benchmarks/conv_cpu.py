@@ -3,7 +3,7 @@
 
 For each network and group size G (dense members, the paper preset's Adam, batch 60, CIFAR-10
 from LTHREPRO_DATA) one process times, with one torch thread:
-- a training step (mean of ``--steps`` after two warm-up steps);
+- a training step (median interval between optimizer steps over ``--steps`` steps);
 - evaluating one validation chunk in each layout tried: the engine's default (contiguous NCHW,
   2,000 examples per chunk), smaller chunks, and channels-last input. A layout is *kept* only if
   its per-example loss sums and predictions are bit-identical to the default's on this CPU
@@ -47,16 +47,25 @@ def members(model: str, G: int) -> list[Member]:
 
 
 def step_ms(cfg, G: int, data, steps: int) -> float:
-    """ms per training step of a G-member group (train_group timed at two lengths, the
-    difference divided by the extra steps: setup and the two evaluations cancel)."""
+    """ms per training step of a G-member group: the median interval between consecutive
+    optimizer steps of one train_group call (forward, backward, step; the evaluations at the
+    start and the end fall outside it). Until 2026-12-03 this was the difference of two calls
+    of different lengths, which went negative on a quiet CPU (setup and evaluation did not cancel)."""
     import dataclasses
-    times = []
-    for n in (2, 2 + steps):
-        c = dataclasses.replace(cfg, iterations=n, eval_every=n)
-        t = time.perf_counter()
+    import statistics
+    stamps, step = [], train.optimizer_step
+
+    def timed(opt) -> None:
+        step(opt)
+        stamps.append(time.perf_counter())
+
+    c = dataclasses.replace(cfg, iterations=2 + steps, eval_every=2 + steps)
+    train.optimizer_step = timed
+    try:
         train.train_group(c, members(cfg.model, G), data, "cpu", train_acc=False)
-        times.append(time.perf_counter() - t)
-    return 1e3 * (times[1] - times[0]) / steps
+    finally:
+        train.optimizer_step = step
+    return 1e3 * statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))  # after one warm-up step
 
 
 @torch.no_grad()
