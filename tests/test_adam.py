@@ -83,3 +83,35 @@ def test_sgd_and_other_dtypes_fall_back():
     o = torch.optim.Adam([q], foreach=True)
     o.step()
     assert not adam.applies(o)
+
+
+def _stepped_adam() -> torch.optim.Adam:
+    p = torch.zeros(4, requires_grad=True)
+    p.grad = torch.ones(4)
+    o = torch.optim.Adam([p], foreach=True)
+    o.step()  # torch's first step creates the state; ours applies from the second
+    return o
+
+
+def test_step_hooks_fall_back_to_torch():
+    o = _stepped_adam()
+    assert adam.applies(o)
+    called = []
+    h = o.register_step_post_hook(lambda *a: called.append(1))
+    assert not adam.applies(o)
+    adam.step(o)
+    h.remove()
+    assert called == [1] and adam.applies(o)
+
+
+def test_an_lr_scheduler_sees_the_step():
+    """A scheduler checks that opt.step ran before its own step (else a warning that the first
+    lr was skipped): ours records it as torch's step does."""
+    import warnings
+    o = _stepped_adam()
+    sched = torch.optim.lr_scheduler.LambdaLR(o, lambda t: 1.0)
+    o._opt_called = False  # as a fresh scheduler finds it
+    adam.step(o)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()

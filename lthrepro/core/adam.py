@@ -14,13 +14,14 @@ sqrt(v) / sqrt(1 - beta2**t) and sqrt(2**-126) / sqrt(1 - beta2**t) are below 3.
 beta2 = 0.999), and adding eps (1e-8, half an ulp of which is 4.4e-16) rounds either to eps: the
 denominator is bit-identical, so are the parameters, and the moments and step count are torch's
 own state (snapshots and resumed optimizer states are unchanged). Anything else (SGD, another
-device or dtype, weight decay, a smaller eps, an optimizer before its first step) goes through
-``opt.step()``.
+device or dtype, weight decay, a smaller eps, an optimizer before its first step, step hooks)
+goes through ``opt.step()``.
 """
 
 from __future__ import annotations
 
 import torch
+from torch.optim import optimizer as _optimizer
 
 TINY = torch.finfo(torch.float32).tiny  # 2**-126, the smallest normal float32
 # The argument above needs sqrt(TINY) / sqrt(1 - beta2) < half an ulp of eps at t = 1:
@@ -32,6 +33,11 @@ MIN_BETA2_COMPLEMENT = 1e-3  # 1 - beta2 >= 1e-3 (torch's default beta2 = 0.999)
 def applies(opt: torch.optim.Optimizer) -> bool:
     """Whether ``step`` computes this optimizer's next step itself (else ``opt.step()``)."""
     if type(opt) is not torch.optim.Adam or len(opt.param_groups) != 1:
+        return False
+    hooks = (getattr(opt, "_optimizer_step_pre_hooks", None), getattr(opt, "_optimizer_step_post_hooks", None),
+             getattr(_optimizer, "_global_optimizer_pre_hooks", None),
+             getattr(_optimizer, "_global_optimizer_post_hooks", None))
+    if any(h is None or len(h) for h in hooks):  # step hooks run only inside opt.step()
         return False
     g = opt.param_groups[0]
     if (g["weight_decay"] != 0 or g["amsgrad"] or g["maximize"] or g["capturable"] or g["differentiable"]
@@ -73,3 +79,4 @@ def step(opt: torch.optim.Optimizer) -> None:
     torch._foreach_div_(denom, bias_correction2_sqrt)
     torch._foreach_add_(denom, eps)
     torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+    opt._opt_called = True  # what an LR scheduler's wrapper of opt.step records (its step-order check)
