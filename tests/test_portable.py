@@ -70,3 +70,11 @@ def test_a_bad_mode_is_one_line_exit_2_nothing_written(tmp_path, monkeypatch, ca
     assert (rc, len(err)) == (2, 1), err
     assert err[0].startswith("lthrepro: error: LTHREPRO_NUMERICS='fast'") and "native" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_not_pinned_off_x86():
+    """The pins name x86 code paths: on another machine (ARM) the command line runs natively."""
+    probe = "import platform; platform.machine = lambda: 'arm64'; " + PROBE
+    out = subprocess.run([sys.executable, "-c", probe, "run", "lenet"], env=_env(), capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[:2] == ["native", "None"]

@@ -9,7 +9,7 @@ and on the AMD AVX-512 kind (2026-12-03), whose native fingerprints differ (baa4
 94381202ea389657); on the AVX-512 kind each pin alone still left a third fingerprint, so all
 three are needed. Cost of the golden run: 0% on the AVX2 kind, +9% on the AVX-512 kind.
 
-So the command line trains in this *portable* mode unless ``LTHREPRO_NUMERICS=native``; the
+So the command line trains in this *portable* mode on x86 unless ``LTHREPRO_NUMERICS=native``; the
 pins must be in the environment before torch loads its libraries, hence ``apply`` runs at the
 top of ``lthrepro/__main__.py``, before anything imports torch (child processes and a local Ray
 cluster inherit them). A pin the user set already is kept and the mode is then "custom". Every
@@ -20,11 +20,13 @@ mode that did not take effect can never pass for one that did). This module impo
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 ENV = "LTHREPRO_NUMERICS"
 MODES = ("portable", "native")
 PINS = {"MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+X86 = ("x86_64", "amd64")  # the pins name x86 code paths; elsewhere (ARM) the mode is native
 # Commands that never train in their own process tree under the CLI's pins: notebooks execute in
 # kernels whose smoke runs the tests (nbval) replay in the test process's own mode.
 UNPINNED_COMMANDS = frozenset({"notebooks"})
@@ -50,7 +52,8 @@ def apply(argv: list[str] | None = None) -> bool:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
-        if "torch" in sys.modules or requested() != "portable" or command in UNPINNED_COMMANDS:
+        if ("torch" in sys.modules or requested() != "portable" or command in UNPINNED_COMMANDS
+                or platform.machine().lower() not in X86):
             return False
     except ModeError:
         return False
