@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import torch
+from conv_cpu import members  # (benchmarks/ is this script's folder: on sys.path)
 
 from lthrepro.core import adam, models, train
 from lthrepro.core import data as data_mod
 from lthrepro.core.presets import make_config
-from lthrepro.core.train import Member
 from lthrepro.store import numerics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,21 +38,11 @@ def sqrt_ms(x: torch.Tensor, n: int = 50) -> float:
     return 1e3 * (time.perf_counter() - t0) / n
 
 
-def members(G: int, density: float) -> list[Member]:
-    out = []
-    for g in range(G):
-        theta = models.init_params("lenet", g)
-        gen = torch.Generator().manual_seed(100 + g)
-        mask = {k: torch.rand(theta[k].shape, generator=gen) < density for k in models.layer_kinds("lenet")}
-        out.append(Member(init=theta, mask=mask, data_seed=g))
-    return out
-
-
 def run(cfg, G: int, density: float, data, stepper) -> tuple[float, list]:
     train.optimizer_step = stepper
     try:
         t0 = time.perf_counter()
-        res = train.train_group(cfg, members(G, density), data, "cpu", train_acc=False)
+        res = train.train_group(cfg, members("lenet", G, density), data, "cpu", train_acc=False)
         return time.perf_counter() - t0, res
     finally:
         train.optimizer_step = adam.step

@@ -37,20 +37,24 @@ from lthrepro.core.train import Member
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def members(model: str, G: int) -> list[Member]:
+def members(model: str, G: int, density: float = 1.0) -> list[Member]:
+    """G members (θ0 from seeds 0..G-1), each under a random mask keeping ``density`` of every
+    prunable layer (all of it at 1.0); also used by adam_sqrt.py and numerics_cost.py."""
     out = []
     for s in range(G):
         p = models.init_params(model, s)
-        out.append(Member(init=p, mask={k: torch.ones_like(p[k], dtype=torch.bool)
+        gen = torch.Generator().manual_seed(100 + s)
+        out.append(Member(init=p, mask={k: torch.rand(p[k].shape, generator=gen) < density
                                         for k in models.layer_kinds(model)}, data_seed=s))
     return out
 
 
-def step_ms(cfg, G: int, data, steps: int) -> float:
-    """ms per training step of a G-member group: the median interval between consecutive
-    optimizer steps of one train_group call (forward, backward, step; the evaluations at the
-    start and the end fall outside it). Until 2026-12-03 this was the difference of two calls
-    of different lengths, which went negative on a quiet CPU (setup and evaluation did not cancel)."""
+def step_ms(cfg, group: list[Member], data, steps: int) -> float:
+    """ms per training step of a group: the median interval between consecutive optimizer steps
+    of one train_group call of 2 + ``steps`` iterations (forward, backward, step; the first
+    interval is a warm-up, and the evaluations at the start and the end fall outside). Until
+    2026-12-03 this was the difference of two calls of different lengths, which went negative
+    on a quiet CPU (setup and evaluation did not cancel). Also used by numerics_cost.py."""
     import dataclasses
     import statistics
     stamps, step = [], train.optimizer_step
@@ -62,10 +66,10 @@ def step_ms(cfg, G: int, data, steps: int) -> float:
     c = dataclasses.replace(cfg, iterations=2 + steps, eval_every=2 + steps)
     train.optimizer_step = timed
     try:
-        train.train_group(c, members(cfg.model, G), data, "cpu", train_acc=False)
+        train.train_group(c, group, data, "cpu", train_acc=False)
     finally:
         train.optimizer_step = step
-    return 1e3 * statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))  # after one warm-up step
+    return 1e3 * statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))
 
 
 @torch.no_grad()
@@ -129,7 +133,7 @@ def main() -> None:
         data = data_mod.load(cfg.dataset, cfg.val_size, cfg.split_seed, input_shape=models.INPUT_SHAPE[model])
         x, y = data.x_val[:a.eval_n], data.y_val[:a.eval_n]
         for G in [int(g) for g in a.groups.split(",")]:
-            ms = step_ms(cfg, G, data, a.steps)
+            ms = step_ms(cfg, members(model, G), data, a.steps)
             p = models.stack([m.init for m in members(model, G)])
             eval_layout(model, p, x[:200], y[:200], 200, False)  # warm-up
             base_t, base_l, base_p = eval_layout(model, p, x, y, 2000, False)

@@ -5,8 +5,8 @@ The pins must be set before torch loads, so each measurement is a fresh process,
 the native and the portable mode ``--rounds`` times. A process trains one group through the
 engine (one torch thread): LeNet (paper preset, 3 members at density 51%, as in a level of the
 paper campaign) and Conv-2 (budget preset, 1 dense member, as in the Conv-2 campaign), and
-times every optimizer step; the median interval between consecutive steps is the cost of one
-training iteration (forward, backward, step), so the evaluations in between do not count.
+times it with ``conv_cpu.step_ms`` (the median interval between consecutive optimizer steps: one
+training iteration, forward, backward and step; the evaluations do not count).
 Prints the ratio portable / native measured in this one run and writes
 benchmarks/results/numerics-cost-<date>.json.
 """
@@ -25,36 +25,24 @@ sys.path.insert(0, str(ROOT))
 from lthrepro.store import portable  # noqa: E402  (imports no torch)
 
 CHILD = """
-import json, statistics, sys, time, torch
+import json, sys, torch
 torch.set_num_threads(1)
-from lthrepro.core import models, train
-from lthrepro.core import data as data_mod
+from conv_cpu import members, step_ms
+from lthrepro.core import data as data_mod, models
 from lthrepro.core.presets import make_config
-from lthrepro.core.train import Member
 model, profile, G, density, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
-cfg = make_config(model, profile, iterations=n, eval_every=n, seeds=(0,))
+cfg = make_config(model, profile, seeds=(0,))
 data = data_mod.load(cfg.dataset, cfg.val_size, cfg.split_seed, input_shape=models.INPUT_SHAPE[model])
-ms = []
-for g in range(G):
-    theta = models.init_params(model, g)
-    gen = torch.Generator().manual_seed(100 + g)
-    mask = {k: torch.rand(theta[k].shape, generator=gen) < density for k in models.layer_kinds(model)}
-    ms.append(Member(init=theta, mask=mask, data_seed=g))
-stamps, step = [], train.optimizer_step
-def timed(opt):
-    step(opt)
-    stamps.append(time.perf_counter())
-train.optimizer_step = timed
-train.train_group(cfg, ms, data, "cpu", train_acc=False)
-gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-print(json.dumps({"step_ms": 1e3 * statistics.median(gaps), "aten_isa": torch.backends.cpu.get_cpu_capability()}))
+ms = step_ms(cfg, members(model, G, density), data, n)
+print(json.dumps({"step_ms": ms, "aten_isa": torch.backends.cpu.get_cpu_capability()}))
 """
 CASES = [("lenet", "paper", 3, 0.513, 400), ("conv2", "budget", 1, 1.0, 60)]
 
 
 def child(case: tuple, mode: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in portable.PINS}
-    env.update({"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    env.update({"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "benchmarks")]), "OMP_NUM_THREADS": "1",
+                "MKL_NUM_THREADS": "1"})
     if mode == "portable":
         env.update(portable.PINS)
     r = subprocess.run([sys.executable, "-c", CHILD, *map(str, case)], env=env, capture_output=True, text=True,

@@ -108,9 +108,9 @@ def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path 
                      f"{fp.get('cpu')} (fingerprint {fp['fingerprint']}); exact identity is not expected "
                      "across CPU kinds")
         same_platform = False
-    elif fp.get("mode", "native") not in {r.get("mode", "native") for r in rec}:  # store/portable.py
-        modes = ", ".join(sorted({r.get("mode", "native") for r in rec}))
-        lines.append(f"note: trained in numerics mode {modes}, this process runs {fp.get('mode', 'native')}; "
+    elif fp.get("mode", "native") not in (modes := {r.get("mode", "native") for r in rec}):  # store/portable.py
+        lines.append(f"note: trained in numerics mode {', '.join(sorted(modes))}, this process runs "
+                     f"{fp.get('mode', 'native')}; "
                      "exact identity is not expected across modes: set LTHREPRO_NUMERICS to the recorded one")
         same_platform = False
     # A CPU run's last bits depend on torch's thread count: retrain with the recorded one.
