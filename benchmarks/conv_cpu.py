@@ -86,9 +86,13 @@ def eval_layout(model: str, p: dict, x: torch.Tensor, y: torch.Tensor, chunk: in
             out = _forward_grouped(model, p, h, G)
         else:
             out = models.forward(model, p, {}, xg, train=False)
-        losses.append(F.cross_entropy(out.flatten(0, 1), y[i:i + chunk].repeat(G), reduction="none"))
+        # [G, chunk] per member, joined along the examples: flat, the order of the losses would
+        # depend on the chunk size for G > 1 (member-major within each chunk), and equal losses
+        # compared in another order read as "DIFFERS" (the G=2 entries of 2026-12-02's JSON).
+        ce = F.cross_entropy(out.flatten(0, 1), y[i:i + chunk].repeat(G), reduction="none")
+        losses.append(ce.view(G, -1))
         preds.append(out.argmax(-1))
-    return time.perf_counter() - t, torch.cat(losses), torch.cat(preds, 1)
+    return time.perf_counter() - t, torch.cat(losses, 1), torch.cat(preds, 1)
 
 
 def _forward_grouped(model: str, p: dict, h: torch.Tensor, G: int) -> torch.Tensor:
