@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= budget
 DEVICE ?= cpu
 
-.PHONY: env book-env test lint run book notebooks landing clean
+.PHONY: env book-env test lint run book notebooks landing refresh clean
 
 $(VENV)/.installed: requirements.txt requirements-book.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +51,13 @@ notebooks: env
 # from the executed notebooks and the committed results.
 landing: env
 	$(PY) -m lthrepro landing
+
+# After merging a campaign's finished levels into results/: regenerate, without training, what
+# reads them (the page tests fail on a stale page): the scale page's tables, Fig. 5 (the Conv-2
+# campaign's page) and, through `notebooks`, the status, landing and README tables.
+refresh: env
+	$(PY) scripts/scale_page.py
+	$(PY) -m lthrepro notebooks --only fig05 --profile budget --seeds 0 --no-train
 
 clean:
 	rm -rf _build .pytest_cache

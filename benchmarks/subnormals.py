@@ -95,8 +95,8 @@ def main() -> None:
     data = data_mod.load("mnist", 5000, 0, 0, 0, input_shape=models.INPUT_SHAPE["lenet"])
     rows = [part2(cfg, a.group, d, data) for d in (1.0, 0.262, 0.07)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    dirty = subprocess.run(["git", "status", "--porcelain", "lthrepro", "benchmarks"], capture_output=True,
-                           text=True, cwd=ROOT).stdout.strip() != ""
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "lthrepro", "benchmarks"],
+                           capture_output=True, text=True, cwd=ROOT).stdout.strip() != ""
     out = ROOT / "benchmarks" / "results" / f"subnormals-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                "commit": commit.stdout.strip(), "dirty": dirty, "cpu": numerics.cpu_id(),

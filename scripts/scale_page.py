@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,35 @@ def render(text: str) -> str:
         if not pat.search(text):
             raise SystemExit(f"{PAGE} lacks the markers <!-- plan:{marker}:begin/end -->")
         text = pat.sub(lambda m: m.group(1) + body + m.group(2), text)
-    return overhead(text)
+    return schedule(overhead(text))
+
+
+def _between(text: str, marker: str, body: str) -> str:
+    pat = re.compile(rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pat.search(text):
+        raise SystemExit(f"{PAGE} lacks the markers <!-- {marker}:begin/end -->")
+    return pat.sub(lambda x: x.group(1) + body + x.group(2), text)
+
+
+def schedule(text: str) -> str:
+    """The measured LeNet paper-schedule wall time (issue 20), from the newest
+    ``benchmarks/paper_schedule.py`` run of the full 16 levels, whether it met the target or not."""
+    runs = [json.loads(f.read_text()) for f in sorted((ROOT / "benchmarks" / "results").glob("paper-schedule-*.json"))]
+    runs = [m for m in runs if not m.get("overrides") and "levels 0-15," in m["what"]]  # met or not
+    if not runs:
+        return _between(text, "paper-schedule", "Not measured yet: run `python benchmarks/paper_schedule.py`.\n")
+    m = runs[-1]
+    ends = {int(k): v for k, v in m["level_end_s"].items()}
+    took = [ends[lv] - ends[lv - 1] for lv in sorted(ends) if lv - 1 in ends] or [0.0]
+    body = (f"Measured (`benchmarks/paper_schedule.py`, {m['started'][:16].replace('T', ' ')} UTC, commit {m['commit']}"
+            f"{'' if m['tree_clean'] else ' plus uncommitted edits'}, {m['cores']} cores, numerics "
+            f"{(m.get('numerics') or {}).get('mode', 'native')} `{(m.get('numerics') or {}).get('fingerprint')}`, "
+            f"load average {m['load_1min']['mean']} (max {m['load_1min']['max']})): {m['what']}, "
+            f"{m['runs_finished']} of {m['runs_expected']} runs in {m['wall_s'] / 60:.1f} min of wall time, "
+            f"levels 0-{max(ends)} finished (level 0 at {ends[0] / 60:.1f} min; each later level took "
+            f"{min(took) / 60:.1f}-{max(took) / 60:.1f} min, median {statistics.median(took) / 60:.1f}); "
+            f"{m['rule']}: **{'met' if m['met'] else 'not met'}**.\n")
+    return _between(text, "paper-schedule", body)
 
 
 def overhead(text: str) -> str:
@@ -50,10 +79,7 @@ def overhead(text: str) -> str:
                 "starting Ray, paid once per command. What a level adds (shipping its members to a worker and "
                 "the trained files back) is not measured separately; it is small against a `paper` level of "
                 "minutes to hours.\n")
-    pat = re.compile(r"(<!-- ray-overhead:begin -->\n).*?(<!-- ray-overhead:end -->)", re.S)
-    if not pat.search(text):
-        raise SystemExit(f"{PAGE} lacks the markers <!-- ray-overhead:begin/end -->")
-    return pat.sub(lambda x: x.group(1) + body + x.group(2), text)
+    return _between(text, "ray-overhead", body)
 
 
 if __name__ == "__main__":

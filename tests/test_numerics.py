@@ -233,3 +233,18 @@ def test_verify_retrains_with_the_recorded_thread_count(tmp_path, monkeypatch):
     ok, report = verify.verify(d, "0", scratch=tmp_path)
     assert seen == [3] and torch.get_num_threads() == before
     assert "threads: 3, as recorded" in report and ok and report.endswith("result: identical"), report
+
+
+def test_verify_names_another_numerics_mode(tmp_path, monkeypatch):
+    """A result trained in portable numerics (store/portable.py) and verified by a process in native
+    mode on the same CPU kind gets the mode note, and identity is not demanded; in the recorded
+    mode, no note, and a difference would fail (the last assertion of the test above)."""
+    a = {**FP_A, "cpu": "AuthenticAMD/AVX512/isa-1", "mode": "portable"}
+    monkeypatch.setattr(numerics, "fingerprint", lambda device="cpu": dict(a))
+    d = lottery.run(_cfg(), root=tmp_path)
+    monkeypatch.setattr(verify, "fingerprint", lambda device="cpu": {**a, "fingerprint": "bbbb", "mode": "native"})
+    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    assert ok and "note: trained in numerics mode portable, this process runs native" in report, report
+    monkeypatch.setattr(verify, "fingerprint", lambda device="cpu": dict(a))
+    ok, report = verify.verify(d, "0", scratch=tmp_path)
+    assert ok and "note:" not in report, report

@@ -81,9 +81,9 @@ def compare_metrics(a: dict, b: dict) -> tuple[list[str], float]:
 
 
 def verify(run_dir: Path, levels: str = "0", device: str = "cpu", scratch: Path | None = None) -> tuple[bool, str]:
+    """Retrain ``levels`` of a committed result into a scratch folder; (identical?, report)."""
     if not Path(run_dir).is_dir() or not str(run_dir).strip():
         raise ConfigError(f"no results folder {run_dir}; name one of `python -m lthrepro list`, e.g. lenet-19262789")
-    """Retrain ``levels`` of a committed result into a scratch folder; (identical?, report)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} is not a results folder (no config.json); see `python -m lthrepro list`")
