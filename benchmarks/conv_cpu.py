@@ -49,27 +49,34 @@ def members(model: str, G: int, density: float = 1.0) -> list[Member]:
     return out
 
 
-def step_ms(cfg, group: list[Member], data, steps: int) -> float:
-    """ms per training step of a group: the median interval between consecutive optimizer steps
-    of one train_group call of 2 + ``steps`` iterations (forward, backward, step; the first
-    interval is a warm-up, and the evaluations at the start and the end fall outside). Until
-    2026-12-03 this was the difference of two calls of different lengths, which went negative
-    on a quiet CPU (setup and evaluation did not cancel). Also used by numerics_cost.py."""
-    import dataclasses
-    import statistics
-    stamps, step = [], train.optimizer_step
+def step_intervals(cfg, group: list[Member], data) -> tuple[list[float], torch.optim.Optimizer]:
+    """Seconds between consecutive optimizer steps of one train_group call of ``cfg`` (forward,
+    backward, step; the first interval is a warm-up and is dropped, and evaluations outside the
+    steps do not count), and the optimizer as it ends. Used by step_ms and subnormals.py."""
+    stamps, last, step = [], {}, train.optimizer_step
 
     def timed(opt) -> None:
         step(opt)
         stamps.append(time.perf_counter())
+        last["opt"] = opt
 
-    c = dataclasses.replace(cfg, iterations=2 + steps, eval_every=2 + steps)
     train.optimizer_step = timed
     try:
-        train.train_group(c, group, data, "cpu", train_acc=False)
+        train.train_group(cfg, group, data, "cpu", train_acc=False)
     finally:
         train.optimizer_step = step
-    return 1e3 * statistics.median(b - a for a, b in zip(stamps[1:], stamps[2:]))
+    return [b - a for a, b in zip(stamps[1:], stamps[2:])], last["opt"]
+
+
+def step_ms(cfg, group: list[Member], data, steps: int) -> float:
+    """ms per training step of a group: the median of ``step_intervals`` over one train_group call
+    of 2 + ``steps`` iterations (evaluations only at the start and the end). Until 2026-12-03
+    this was the difference of two calls of different lengths, which went negative on a quiet
+    CPU (setup and evaluation did not cancel). Also used by numerics_cost.py."""
+    import dataclasses
+    import statistics
+    c = dataclasses.replace(cfg, iterations=2 + steps, eval_every=2 + steps)
+    return 1e3 * statistics.median(step_intervals(c, group, data)[0])
 
 
 @torch.no_grad()

@@ -59,9 +59,8 @@ def main() -> None:
     sets = ["--set", "reinits=1", "--set", "oneshot=True", "--set", "random_prune=0", "--set", "test_curves=fig3"]
     sets += [x for kv in a.set for x in ("--set", kv)]
     t0, started = time.time(), dt.datetime.now(dt.UTC)
-    procs = {}
-    for s in a.seeds:
-        log = open(scratch / f"s{s}.log", "w")
+    procs, logs = {}, [open(scratch / f"s{s}.log", "w") for s in a.seeds]
+    for s, log in zip(a.seeds, logs):
         procs[s] = subprocess.Popen([sys.executable, "-m", "lthrepro", "run", "lenet", "--profile", "paper",
                                      "--seeds", str(s), "--levels", str(a.levels), "--group", str(a.group),
                                      "--results", str(scratch / f"s{s}"), "--deadline", str(int(a.limit)),
@@ -71,6 +70,8 @@ def main() -> None:
         time.sleep(a.poll)
         load.append(round(os.getloadavg()[0], 2))
     wall = time.time() - t0
+    for log in logs:
+        log.close()
     levels = {}
     for s in a.seeds:
         for key, mtime in sorted(finished(scratch / f"s{s}").items()):

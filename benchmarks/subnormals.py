@@ -1,13 +1,13 @@
-"""Why a sparse LeNet level trains slower than a dense one on this CPU (issue 20), measured.
+"""Whether subnormal numbers slow a sparse LeNet level's training step on this CPU (issue 20), measured.
 Run: ``python benchmarks/subnormals.py [--iterations 3000] [--group 3]``.
 
 Part 1 times, on 800,000 float32 numbers, each elementwise operation of Adam's step with a
 normal, a zero and a subnormal (1e-40) operand: ``v * beta2``, ``lerp(m, g, 0.1)`` toward a
 zero gradient (a pruned or dead unit's), ``m / denom``, ``p - lr * m / denom`` (addcdiv) and sqrt.
 Part 2 trains a LeNet group (paper preset, one torch thread, random masks at densities 100%,
-26% and 7%: levels 0, 6 and 12; ``core/adam.py``'s step) and reports the ms per training step
-over the first and the last 500 steps, and which fraction of Adam's first and second moments
-are zero and subnormal at the end. Prints what it measured in this one run and writes
+26% and 7%: levels 0, 6 and 12; ``core/adam.py``'s step, timed by ``conv_cpu.step_intervals``)
+and reports the ms per training step over the first and the last 500 steps, and which fraction
+of Adam's first and second moments are zero and subnormal at the end. Prints what it measured in this one run and writes
 benchmarks/results/subnormals-<date>.json. It changes nothing in the engine.
 """
 
@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import torch
-from conv_cpu import members  # (benchmarks/ is this script's folder: on sys.path)
+from conv_cpu import members, step_intervals  # (benchmarks/ is this script's folder: on sys.path)
 
-from lthrepro.core import adam, models, train
 from lthrepro.core import data as data_mod
+from lthrepro.core import models
 from lthrepro.core.presets import make_config
 from lthrepro.store import numerics
 
@@ -57,22 +57,10 @@ def part1(n: int = 800_000) -> dict:
 
 
 def part2(cfg, G: int, density: float, data) -> dict:
-    stamps, state = [], {}
-
-    def step(opt) -> None:
-        adam.step(opt)
-        stamps.append(time.perf_counter())
-        state["opt"] = opt
-
-    train.optimizer_step = step
-    try:
-        train.train_group(cfg, members("lenet", G, density), data, "cpu", train_acc=False)
-    finally:
-        train.optimizer_step = adam.step
-    gaps = [b - a for a, b in zip(stamps[1:], stamps[2:])]
+    gaps, opt = step_intervals(cfg, members("lenet", G, density), data)
     frac = {}
     for name in ("exp_avg", "exp_avg_sq"):
-        xs = torch.cat([s[name].flatten() for s in state["opt"].state.values() if name in s])
+        xs = torch.cat([s[name].flatten() for s in opt.state.values() if name in s])
         frac[name] = {"zero": float((xs == 0).float().mean()),
                       "subnormal": float(((xs != 0) & (xs.abs() < TINY)).float().mean())}
     row = {"density": density, "first500_ms": 1e3 * statistics.median(gaps[:500]),
